@@ -1,0 +1,58 @@
+# edge-anonymize — every job a user runs. `make install && make test` from a clean checkout.
+PY      ?= python3
+VENV    ?= .venv
+BIN      = $(VENV)/bin
+PYTHON   = $(BIN)/python
+CONFIG  ?= trainer/configs/hapt.toml
+RUN     ?= runs/hapt
+BUNDLE  ?= edge_runtime/bundled/hapt-magnitude
+DATA    ?= ../shared/datasets/uci-hapt
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: install test test-fast lint fuzz firmware train train-small evaluate export bench bench-smoke clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install -q -e '.[edge,ble,mqtt,train,export,dev]'
+
+test: install
+	$(PYTHON) -m pytest -q
+
+test-fast: install
+	$(PYTHON) -m pytest -q -m "not slow"
+
+lint: install
+	$(BIN)/ruff check edge_runtime firmware_bridge trainer export benchmarks tests
+	$(BIN)/mypy
+
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz $(PYTHON) -m pytest -q tests/firmware_bridge -k fuzz
+	$(MAKE) -C firmware_bridge/firmware fuzz
+
+firmware:
+	$(MAKE) -C firmware_bridge/firmware
+
+train: install
+	$(BIN)/aae train --config $(CONFIG) --data $(DATA) --out $(RUN)
+
+train-small: install
+	$(BIN)/aae train --config trainer/configs/small.toml --data $(DATA) --out runs/small
+
+evaluate: install
+	$(BIN)/aae evaluate --run $(RUN) --data $(DATA)
+
+export: install
+	$(BIN)/aae export --run $(RUN) --data $(DATA) --out $(BUNDLE)
+
+bench: install
+	$(PYTHON) -m benchmarks.run --out reports/bench
+
+bench-smoke: install
+	$(PYTHON) -m benchmarks.run --smoke --out reports/bench-smoke
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	$(MAKE) -C firmware_bridge/firmware clean

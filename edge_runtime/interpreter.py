@@ -1,0 +1,149 @@
+"""The anonymizer model behind one call: normalized-in-place, quantized, invoked, dequantized.
+
+``ai_edge_litert`` first, ``tflite_runtime`` as the legacy fallback; never TensorFlow. The int8
+scale/zero point are read from the model (``get_input_details``) and must agree with the manifest,
+so a bundle whose manifest and model disagree is refused instead of silently mis-scaled.
+``Anonymizer.run`` works on a preallocated batch-of-1 input buffer: no per-window temporaries
+on the way in; the output is a fresh array because it leaves the process.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelError
+from .manifest import Manifest, TensorInfo
+from .normalizer import Normalization
+
+__all__ = ["load_interpreter", "Anonymizer", "BACKENDS"]
+
+BACKENDS = ("ai_edge_litert", "tflite_runtime")
+_DTYPES = {"int8": np.int8, "float32": np.float32}
+
+
+def load_interpreter(model_path: str | Path, *, num_threads: int = 1) -> tuple[Any, str]:
+    """A TFLite interpreter for ``model_path`` and the backend's name.
+
+    Raises:
+        ModelError: no backend installed (with the pip hint), or the file is missing/not a model.
+    """
+    cls, backend = None, ""
+    try:
+        from ai_edge_litert.interpreter import Interpreter as cls  # type: ignore[no-redef]
+
+        backend = "ai_edge_litert"
+    except ImportError:
+        try:
+            from tflite_runtime.interpreter import Interpreter as cls  # type: ignore[no-redef]
+
+            backend = "tflite_runtime"
+        except ImportError:
+            raise ModelError("no TFLite interpreter installed: pip install 'edge-anonymize[edge]'") from None
+    path = Path(model_path)
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist")
+    try:
+        interp = cls(model_path=str(path), num_threads=num_threads)
+        interp.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{backend} cannot load {path.name}: {first}") from None
+    return interp, backend
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-12)
+
+
+def _check_tensor(kind: str, detail: dict[str, Any], want: TensorInfo) -> tuple[float, int]:
+    """Model tensor vs manifest; returns the model's (scale, zero_point)."""
+    shape = tuple(int(v) for v in detail["shape"])
+    if shape != (1, *want.shape):
+        raise ModelError(f"model {kind} shape {shape} does not match the manifest's (1, {', '.join(map(str, want.shape))})")
+    dtype = np.dtype(detail["dtype"])
+    if want.dtype not in _DTYPES or dtype != np.dtype(_DTYPES[want.dtype]):
+        raise ModelError(f"model {kind} dtype {dtype} does not match the manifest's {want.dtype}")
+    scale, zp = detail.get("quantization", (0.0, 0))
+    scale, zp = float(scale), int(zp)
+    if dtype == np.int8:
+        if not (scale > 0 and _close(scale, want.scale) and zp == want.zero_point):
+            raise ModelError(
+                f"model {kind} quantization (scale {scale:.6g}, zero point {zp}) does not match the manifest's "
+                f"(scale {want.scale:.6g}, zero point {want.zero_point})"
+            )
+    return scale, zp
+
+
+class Anonymizer:
+    """Normalized int8 (or float) model on ``(length, C)`` view windows -> anonymized windows in view units.
+
+    Args:
+        manifest: the loaded bundle; its ``input``/``output`` are checked against the model file.
+        num_threads: interpreter threads (1 keeps latency steady next to the reader thread).
+    Raises:
+        ModelError: missing interpreter, unusable file, shape/dtype/quantization mismatch.
+    """
+
+    def __init__(self, manifest: Manifest, *, num_threads: int = 1) -> None:
+        if tuple(manifest.input.shape) != manifest.window.shape:
+            raise ModelError(f"manifest input shape {manifest.input.shape} is not the window shape {manifest.window.shape}")
+        self.interp, self.backend = load_interpreter(manifest.model_path, num_threads=num_threads)
+        try:
+            ind, outd = self.interp.get_input_details(), self.interp.get_output_details()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"cannot read the model's tensors: {type(exc).__name__}") from None
+        if len(ind) != 1 or len(outd) != 1:
+            raise ModelError(f"model has {len(ind)} inputs and {len(outd)} outputs; expected 1 and 1")
+        self.in_scale, self.in_zp = _check_tensor("input", ind[0], manifest.input)
+        self.out_scale, self.out_zp = _check_tensor("output", outd[0], manifest.output)
+        self._in_idx, self._out_idx = int(ind[0]["index"]), int(outd[0]["index"])
+        self.quant_in = np.dtype(ind[0]["dtype"]) == np.int8
+        self.quant_out = np.dtype(outd[0]["dtype"]) == np.int8
+        norm: Normalization = manifest.normalization
+        self._mean = np.asarray(norm.mean, np.float32)
+        self._std = np.asarray(norm.std, np.float32)
+        shape = (1, *manifest.window.shape)
+        self._tmp = np.zeros(shape, np.float32)  # preallocated: normalize/quantize in place
+        self._input = np.zeros(shape, np.int8 if self.quant_in else np.float32)
+        self._f_in_scale, self._f_in_zp = np.float32(self.in_scale), np.float32(self.in_zp)
+        self._f_out_scale, self._f_out_zp = np.float32(self.out_scale), np.float32(self.out_zp)
+        self.last_invoke_s = 0.0
+
+    def prepare(self, window: np.ndarray) -> np.ndarray:
+        """Fill the input buffer from a raw ``(length, C)`` view window: the runtime's
+        ``Normalization.apply`` then ``quantize``, bit for bit, without temporaries."""
+        t = self._tmp[0]
+        np.subtract(window, self._mean, out=t)
+        np.divide(t, self._std, out=t)
+        if self.quant_in:
+            np.divide(t, self._f_in_scale, out=t)
+            np.rint(t, out=t)
+            np.add(t, self._f_in_zp, out=t)
+            np.clip(t, -128, 127, out=t)
+        np.copyto(self._input, self._tmp, casting="unsafe")
+        return self._input
+
+    def invoke(self) -> np.ndarray:
+        """Run the model on the prepared input; returns its raw output ``(1, length, C)`` (a copy)."""
+        self.interp.set_tensor(self._in_idx, self._input)
+        t0 = time.perf_counter()
+        self.interp.invoke()
+        self.last_invoke_s = time.perf_counter() - t0
+        return np.asarray(self.interp.get_tensor(self._out_idx))
+
+    def run(self, window: np.ndarray) -> np.ndarray:
+        """Raw view window ``(length, C)`` -> anonymized window ``(length, C)`` float32 in view units."""
+        self.prepare(window)
+        y = self.invoke()[0]
+        out = y.astype(np.float32)
+        if self.quant_out:
+            np.subtract(out, self._f_out_zp, out=out)
+            np.multiply(out, self._f_out_scale, out=out)
+        np.multiply(out, self._std, out=out)  # Normalization.invert
+        np.add(out, self._mean, out=out)
+        return out

@@ -1,0 +1,264 @@
+"""Wires the stages, nothing else: source -> decoder -> windower -> normalizer/interpreter -> sinks.
+
+Two threads. The *reader* owns the source: it reads byte chunks into a bounded queue (overflow is
+dropped and counted; the decoder then sees a sequence gap) and reconnects on loss with capped
+exponential backoff (paho-style, clock and sleep injectable). The *processor* (the caller's thread)
+decodes, windows, runs the model and hands ``AnonymizedWindow`` records to sinks, whose ``send``
+never blocks. ``stop()`` (SIGTERM) drains the queue within ``drain_timeout_s`` and closes sinks.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from .config import RuntimeConfig
+from .contract import to_view
+from .decoder import Block, Gap, StreamDecoder, StreamInfo, check_stream
+from .errors import EdgeError, SourceError
+from .interpreter import Anonymizer
+from .manifest import Manifest
+from .metrics import Metrics, write_json
+from .sinks.base import AnonymizedWindow, Sink
+from .sources.base import Source
+from .watchdog import Notifier, Watchdog
+from .windower import Windower
+
+__all__ = ["Backoff", "Pipeline"]
+
+log = logging.getLogger("edge_anonymize")
+_RECONNECT, _EOF = object(), object()
+
+
+class Backoff:
+    """Delay after the n-th consecutive failure: ``min_s * 2**n``, capped at ``max_s``; ``reset()`` on success."""
+
+    def __init__(self, min_s: float = 0.5, max_s: float = 30.0) -> None:
+        self.min_s, self.max_s = min_s, max_s
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        delay = min(self.min_s * 2.0 ** min(self.failures, 62), self.max_s)
+        self.failures += 1
+        return delay
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class Pipeline:
+    """One stream from ``source`` to ``sinks`` through the bundle's model.
+
+    Args:
+        source: an unopened source (opened, and reopened after a loss, by the reader thread).
+        manifest, anonymizer: the checked bundle and its loaded model.
+        sinks: opened sinks; closed by ``run`` on the way out.
+        cfg: the runtime configuration.
+        sleep: backoff sleep [s]; default waits on the stop event so shutdown is prompt.
+        clock: monotonic time [s] for status/metrics intervals.
+    """
+
+    def __init__(self, source: Source, manifest: Manifest, anonymizer: Anonymizer, sinks: Sequence[Sink],
+                 cfg: RuntimeConfig, *, metrics: Metrics | None = None, watchdog: Watchdog | None = None,
+                 sleep: Callable[[float], object] | None = None, clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self.source, self.manifest, self.anonymizer, self.sinks, self.cfg = source, manifest, anonymizer, list(sinks), cfg
+        self.metrics = metrics or Metrics(ungated=not manifest.gate_passed)
+        self.watchdog = watchdog or Watchdog(Notifier({}))
+        self._stop = threading.Event()
+        self._sleep = sleep or self._stop.wait
+        self._clock = clock
+        self.spec = manifest.window.with_stride(cfg.window.stride) if cfg.window.stride else manifest.window
+        self.decoder = StreamDecoder(cfg.stream)
+        self.windower = Windower(self.spec.length, self.spec.stride, len(self.spec.channels),
+                                 max_interp=cfg.window.max_interp, period_us=1e6 / self.spec.rate_hz)  # fmt: skip
+        self.backoff = Backoff(cfg.source.reconnect_min_s, cfg.source.reconnect_max_s)
+        self.stream = cfg.stream.name
+        self._q: queue.Queue[object] = queue.Queue(maxsize=cfg.source.queue_chunks)
+        self._reader: threading.Thread | None = None
+        self._fatal: BaseException | None = None
+        self._window_id = 0
+        self.metrics.section("decoder", self.decoder.stats)
+        self.metrics.section("windower", lambda: self.windower.counts)
+        self.metrics.section("sinks", self._sink_stats)
+
+    def stop(self) -> None:
+        """Ask the pipeline to drain and return (signal-handler safe)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def _sink_stats(self) -> dict[str, dict[str, Any]]:
+        names = [s.url.split("?")[0] or type(s).__name__ for s in self.sinks]
+        return {(n if names.count(n) == 1 else f"{n}#{i}"): asdict(s.stats) for i, (n, s) in enumerate(zip(names, self.sinks))}
+
+    # -- reader thread -------------------------------------------------------------------------
+
+    def _put_marker(self, marker: object) -> None:
+        while not self._stop.is_set():
+            try:
+                self._q.put(marker, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _read_loop(self) -> None:
+        timeout = self.cfg.source.read_timeout_s
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.source.open()
+                except SourceError as exc:
+                    self._lost(exc, opened=False)
+                    continue
+                self.metrics.state = "connected"
+                log.info("source connected: %s", self.source.url)
+                try:
+                    while not self._stop.is_set():
+                        data = self.source.read(timeout)
+                        self.watchdog.beat("reader")
+                        if not data:
+                            continue
+                        self.backoff.reset()
+                        try:
+                            self._q.put_nowait(data)
+                        except queue.Full:
+                            self.metrics.add("queue_overflow")
+                except SourceError as exc:
+                    self.source.close()
+                    self._put_marker(_RECONNECT)
+                    self.metrics.add("reconnects")
+                    self._lost(exc, opened=True)
+                except EOFError:
+                    self.source.close()
+                    self._put_marker(_EOF)
+                    return
+            self.source.close()
+        except BaseException as exc:  # a bug in a source must end the run, not hang it
+            self._fatal = exc
+            self.source.close()
+            self._stop.set()
+
+    def _lost(self, exc: SourceError, *, opened: bool) -> None:
+        self.metrics.add("source_errors")
+        self.metrics.state = "reconnecting"
+        self.metrics.last_error = str(exc)[:200]
+        delay = self.backoff.next_delay()
+        log.warning("%s; retrying in %.1f s", exc, delay)
+        end = self._clock() + delay
+        while not self._stop.is_set():  # keep the watchdog fed while waiting: backing off is progress
+            self.watchdog.beat("reader")
+            left = end - self._clock()
+            if left <= 0:
+                break
+            self._sleep(min(left, 1.0))
+
+    # -- processor (caller's thread) -----------------------------------------------------------
+
+    def run(self) -> None:
+        """Process until the source ends (replay) or ``stop()``; sinks are closed on return.
+
+        Raises:
+            StreamMismatchError: the device's HELLO does not match the manifest.
+            EdgeError: another fatal error (the source thread's, re-raised here).
+        """
+        self._reader = threading.Thread(target=self._read_loop, name="edge-reader", daemon=True)
+        self._reader.start()
+        self.watchdog.notifier.notify("READY=1")
+        next_status = self._clock() + (self.cfg.runtime.status_interval_s or float("inf"))
+        deadline: float | None = None
+        try:
+            while True:
+                if self._stop.is_set() and deadline is None:
+                    deadline = self._clock() + self.cfg.runtime.drain_timeout_s
+                    self.metrics.state = "draining"
+                    self.watchdog.notifier.notify("STOPPING=1")
+                if deadline is not None and (self._clock() > deadline or (self._q.empty() and not self._reader.is_alive())):
+                    break
+                try:
+                    item = self._q.get(timeout=0.1)
+                except queue.Empty:
+                    item = None
+                self.watchdog.beat("processor")
+                self.watchdog.tick()
+                if self._clock() >= next_status:
+                    next_status = self._clock() + self.cfg.runtime.status_interval_s
+                    self.report()
+                if item is _EOF:
+                    break
+                if item is _RECONNECT:
+                    self._handle(self.decoder.reset())
+                elif isinstance(item, bytes):
+                    self.metrics.add("chunks")
+                    self.metrics.add("bytes", len(item))
+                    self._handle(self.decoder.feed(item))
+        finally:
+            self._stop.set()
+            self._shutdown(deadline)
+        if self._fatal is not None:
+            if isinstance(self._fatal, EdgeError):
+                raise self._fatal
+            raise SourceError(f"source failed: {type(self._fatal).__name__}") from self._fatal
+
+    def _shutdown(self, deadline: float | None) -> None:
+        self.metrics.state = "stopped"
+        if self._reader is not None:
+            self._reader.join(timeout=max(self.cfg.source.read_timeout_s * 2, 1.0))
+        left = max((deadline or self._clock() + self.cfg.runtime.drain_timeout_s) - self._clock(), 0.5)
+        for sink in self.sinks:
+            try:
+                sink.close(timeout=left / max(len(self.sinks), 1))
+            except Exception as exc:  # one sink failing to close must not keep the others open
+                log.warning("sink %s did not close cleanly: %s", sink.url, type(exc).__name__)
+        self.report()
+
+    def report(self) -> None:
+        """Log the status line and write the metrics file (atomically) if configured."""
+        line = self.metrics.status_line()
+        log.info("%s", line)
+        self.watchdog.notifier.notify(f"STATUS={line[:200]}")
+        if self.cfg.runtime.metrics_file:
+            try:
+                write_json(self.cfg.runtime.metrics_file, self.metrics.snapshot())
+            except OSError as exc:
+                log.warning("cannot write metrics file: %s", exc.strerror)
+
+    def _handle(self, events: list[StreamInfo | Block | Gap]) -> None:
+        for ev in events:
+            if isinstance(ev, Block):
+                self._block(ev)
+            elif isinstance(ev, Gap):
+                if ev.reason != "seq":  # seq gaps: the windower interpolates short ones itself
+                    self.windower.restart()
+            else:
+                check_stream(ev, self.manifest, self.cfg.stream)  # raises StreamMismatchError
+                if not self.cfg.stream.name:
+                    self.stream = f"dev-{ev.device_id:016x}"
+                self.metrics.state = "streaming"
+
+    def _block(self, block: Block) -> None:
+        view = to_view(block.samples, self.spec.view)
+        for w in self.windower.push(block.start, view, block.flags, block.t_us):
+            t0 = time.perf_counter()
+            data = self.anonymizer.run(w.data)
+            self.metrics.interpreter.add(self.anonymizer.last_invoke_s)
+            out = AnonymizedWindow(
+                window_id=self._window_id, stream=self.stream, start_sample=w.start, t_device_us=w.t_us,
+                t_gateway=time.time(), rate_hz=self.spec.rate_hz, channels=self.spec.channels,
+                units=self.spec.units, data=data, flags=w.flag_names, model_version=self.manifest.model_version,
+            )  # fmt: skip
+            self._window_id += 1
+            for sink in self.sinks:
+                try:
+                    sink.send(out)
+                except Exception as exc:  # a broken sink is counted, never allowed to stop acquisition
+                    sink.stats.errors += 1
+                    sink.stats.last_error = type(exc).__name__
+            self.metrics.add("windows")
+            self.metrics.window.add(time.perf_counter() - t0)

@@ -1,0 +1,166 @@
+"""Streaming sliding windows over contiguous runs of samples; a window never spans a gap.
+
+``Windower.push(start, samples)`` takes blocks with their device sample index and returns every
+window that became complete, starting at the run's first sample and every ``stride`` after, the
+same windows ``contract.sliding_windows`` cuts from the run at once. A jump in ``start`` of at
+most ``max_interp`` samples is filled by linear interpolation and the windows containing it are
+flagged; a longer jump, or ``restart()``, starts a new run.
+
+Window ``data`` are read-only views into one buffer, valid until the next ``push``/``restart``:
+the pipeline consumes them at once, so the hot path copies nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .decoder import FLAG_INTERPOLATED, FLAG_NAMES
+
+__all__ = ["Window", "Windower"]
+
+
+@dataclass(frozen=True)
+class Window:
+    """``data``: ``(length, C)`` float32 view; ``start``: device index of its first sample."""
+
+    start: int
+    t_us: int | None
+    data: np.ndarray
+    flags: int = 0
+
+    @property
+    def flag_names(self) -> tuple[str, ...]:
+        return tuple(name for bit, name in FLAG_NAMES.items() if self.flags & bit)
+
+
+class Windower:
+    """Push-style windowing of one stream.
+
+    Args:
+        length: samples per window (the manifest's W).
+        stride: samples between window starts.
+        channels: columns per sample.
+        max_interp: longest gap [samples] bridged by linear interpolation (0 = never).
+        period_us: device sample period, used to give interpolated samples a time [µs].
+    """
+
+    def __init__(self, length: int, stride: int, channels: int, *, max_interp: int = 2, period_us: float = 0.0) -> None:
+        if length < 1 or stride < 1 or channels < 1 or max_interp < 0:
+            raise ValueError("length, stride, channels must be >= 1 and max_interp >= 0")
+        self.length, self.stride, self.channels = length, stride, channels
+        self.max_interp, self.period_us = max_interp, period_us
+        self._alloc(4 * length + stride + 64)
+        self.counts = {"windows": 0, "restarts": 0, "interpolated_samples": 0, "discarded_samples": 0}
+        self.restart()
+
+    def _alloc(self, cap: int) -> None:
+        self._buf = np.zeros((cap, self.channels), np.float32)
+        self._flags = np.zeros(cap, np.uint8)
+        self._t = np.zeros(cap, np.int64)
+
+    def restart(self) -> None:
+        """Begin a new run: buffered samples that never made a whole window are discarded."""
+        if getattr(self, "_running", False):
+            self._end_run()
+        self._base = 0  # device index of _buf[0]
+        self._n = 0  # filled rows
+        self._next = 0  # device index of the next window start
+        self._covered = 0  # device index after the last sample that made it into a window
+        self._running = False
+
+    def _end_run(self) -> None:
+        self.counts["restarts"] += 1
+        self.counts["discarded_samples"] += max(self._base + self._n - self._covered, 0)
+
+    @property
+    def next_index(self) -> int | None:
+        """Device index the next pushed sample should have, or None at the start of a run."""
+        return self._base + self._n if self._running else None
+
+    def push(self, start: int, samples: np.ndarray, flags: int = 0, t_us: int | None = None) -> list[Window]:
+        """Append ``samples`` (``(n, C)``) whose first sample has device index ``start``.
+
+        Raises:
+            ValueError: ``start`` goes backwards, or the block has the wrong shape.
+        """
+        x = np.asarray(samples, np.float32)
+        if x.ndim != 2 or x.shape[1] != self.channels:
+            raise ValueError(f"expected samples of shape (n, {self.channels}), got {x.shape}")
+        self._compact()
+        if self._running:
+            missing = start - (self._base + self._n)
+            if missing < 0:
+                raise ValueError("samples go backwards; the decoder must drop late frames")
+            if missing > self.max_interp or (missing and self._n == 0):
+                self._begin(start)
+            elif missing:
+                self._interpolate(missing, x[0] if len(x) else None, t_us)
+        else:
+            self._begin(start)
+        self._append(x, flags, t_us)
+        return self._collect()
+
+    def _begin(self, start: int) -> None:
+        if self._running:
+            self._end_run()
+        self._base, self._n, self._next, self._covered, self._running = start, 0, start, start, True
+
+    def _interpolate(self, missing: int, nxt: np.ndarray | None, t_next: int | None) -> None:
+        if nxt is None:
+            return
+        last, t_last = self._buf[self._n - 1].copy(), int(self._t[self._n - 1])
+        frac = (np.arange(1, missing + 1, dtype=np.float32) / np.float32(missing + 1))[:, None]
+        fill = last + (nxt - last) * frac  # (missing, C)
+        times = None
+        if t_next is not None:
+            times = [round(t_last + (t_next - t_last) * float(f)) for f in frac[:, 0]]
+        self._append(fill, FLAG_INTERPOLATED, None, times)
+        self.counts["interpolated_samples"] += missing
+
+    def _append(self, x: np.ndarray, flags: int, t_us: int | None, times: list[int] | None = None) -> None:
+        n = len(x)
+        if self._n + n > len(self._buf):
+            self._grow(self._n + n)
+        i = self._n
+        self._buf[i : i + n] = x
+        self._flags[i : i + n] = flags
+        if times is not None:
+            self._t[i : i + n] = times
+        elif t_us is not None:
+            self._t[i : i + n] = t_us + np.round(np.arange(n) * self.period_us).astype(np.int64)
+        else:
+            self._t[i : i + n] = -1
+        self._n += n
+
+    def _collect(self) -> list[Window]:
+        out: list[Window] = []
+        while self._next + self.length <= self._base + self._n:
+            i = self._next - self._base
+            data = self._buf[i : i + self.length]
+            data.flags.writeable = False
+            flags = int(np.bitwise_or.reduce(self._flags[i : i + self.length]))
+            t = int(self._t[i])
+            out.append(Window(self._next, t if t >= 0 else None, data, flags))
+            self._covered = self._next + self.length
+            self._next += self.stride
+        self.counts["windows"] += len(out)
+        return out
+
+    def _compact(self) -> None:
+        """Drop rows no future window needs (only here, so returned views stay valid until the next push)."""
+        keep_from = min(self._next - self._base, self._n)
+        if keep_from <= 0 or self._n + 64 < len(self._buf) // 2:
+            return
+        rest = self._n - keep_from
+        self._buf[:rest] = self._buf[keep_from : self._n]
+        self._flags[:rest] = self._flags[keep_from : self._n]
+        self._t[:rest] = self._t[keep_from : self._n]
+        self._base += keep_from
+        self._n = rest
+
+    def _grow(self, need: int) -> None:
+        buf, flags, t = self._buf, self._flags, self._t
+        self._alloc(max(need, 2 * len(buf)))
+        self._buf[: self._n], self._flags[: self._n], self._t[: self._n] = buf[: self._n], flags[: self._n], t[: self._n]

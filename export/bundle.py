@@ -1,0 +1,214 @@
+"""Write a model bundle atomically: build it in a temp folder beside the target, then rename.
+
+    <bundle>/
+      anonymizer_int8.tflite    the runtime's model (manifest ``model``)
+      anonymizer_float.tflite   float reference (``artifacts``)
+      anonymizer.onnx           for other runtimes (``artifacts``)
+      manifest.json             edge_runtime.manifest schema, every file with its sha256
+      MODEL_CARD.md             what it was trained on, attribution, measured numbers, limits
+
+A crash at any point leaves either the previous bundle or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.contract import WindowSpec
+from edge_runtime.manifest import MANIFEST_NAME, Artifact, Manifest, TensorInfo, dump, load
+
+from .convert import Converted, ExportError, _interpreter
+from .gate import GateResult
+
+__all__ = ["INT8_NAME", "FLOAT_NAME", "ONNX_NAME", "CARD_NAME", "write_bundle", "tensor_infos"]
+
+INT8_NAME = "anonymizer_int8.tflite"
+FLOAT_NAME = "anonymizer_float.tflite"
+ONNX_NAME = "anonymizer.onnx"
+CARD_NAME = "MODEL_CARD.md"
+
+
+def _write(path: Path, data: bytes) -> str:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return hashlib.sha256(data).hexdigest()
+
+
+def tensor_infos(tflite: bytes) -> tuple[TensorInfo, TensorInfo]:
+    """Input and output TensorInfo (shape without batch, dtype, scale/zero point) read from the model."""
+    it = _interpreter(tflite)
+
+    def info(d: dict[str, Any]) -> TensorInfo:
+        dtype = "int8" if np.dtype(d["dtype"]) == np.int8 else "float32"
+        scale, zp = d["quantization"]
+        return TensorInfo(tuple(int(v) for v in d["shape"][1:]), dtype, float(scale), int(zp))
+
+    return info(it.get_input_details()[0]), info(it.get_output_details()[0])
+
+
+def _attribution(meta: dict[str, Any]) -> str:
+    ds = meta.get("dataset") or {}
+    if ds.get("attribution"):
+        return str(ds["attribution"])
+    if (meta.get("config") or {}).get("dataset", "hapt") == "hapt":
+        from trainer.data import HAPT_ATTRIBUTION
+
+        return HAPT_ATTRIBUTION
+    return ""
+
+
+def _window(run: Any) -> WindowSpec:
+    stride = (run.meta.get("config") or {}).get("runtime_stride")
+    return run.spec.with_stride(int(stride)) if stride else run.spec
+
+
+def _fmt(v: Any) -> str:
+    return "n/a" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+
+
+def model_card(m: Manifest, sizes: dict[str, int]) -> str:
+    """A short human-readable card; every number is copied from the manifest."""
+    tr, ev, gate = m.training, m.evaluation, m.gate
+    ds = tr.get("dataset") or {}
+    splits = tr.get("splits") or {}
+    lines = [
+        f"# Model card: anonymizer {m.model_version}",
+        "",
+        "An Anonymizing AutoEncoder (Malekzadeh et al., IoTDI'19) that transforms 50 Hz motion windows so that "
+        "activity stays recognizable while the wearer's identity is harder to infer.",
+        "",
+        "## Training data",
+        f"- Dataset: {ds.get('name', tr.get('config', {}).get('dataset', '?'))}, {ds.get('windows', '?')} windows; "
+        f"activities: {', '.join(ds.get('activities', [])) or '?'}.",
+        f"- Anonymizer trained on subjects {splits.get('train_subjects', '?')}; never saw subjects "
+        f"{splits.get('test_subjects', '?')} (used to test activity recognition on unseen people).",
+        f"- Window: {m.window.length} samples at {m.window.rate_hz:g} Hz, channels {', '.join(m.window.channels)} "
+        f"({', '.join(m.window.units)}), runtime stride {m.window.stride}.",
+        f"- Attribution: {m.attribution or 'n/a'}",
+        "",
+        "## Measured (held-out windows; percent)",
+        "| variant | activity macro-F1 | identity, raw-trained attacker | identity, retrained attacker | chance |",
+        "|---|---|---|---|---|",
+    ]
+    run_eval = ev.get("run") or {}
+    for name in ("raw", "anonymizer"):
+        r = run_eval.get(name)
+        if r:
+            lines.append(
+                f"| {name} (run evaluation, Keras) | {_fmt(r.get('activity_macro_f1'))} | "
+                f"{_fmt(r.get('identity_raw_attacker'))} | {_fmt(r.get('identity_retrained_attacker'))} | "
+                f"{_fmt(r.get('identity_chance'))} |"
+            )
+    g = ev.get("gate") or {}
+    for name in ("float", "int8"):
+        r = g.get(name)
+        if r:
+            lines.append(
+                f"| {name} (release gate) | {_fmt(r['activity_macro_f1'])} (fixed evaluator "
+                f"{_fmt(r.get('activity_macro_f1_fixed_evaluator'))}) | {_fmt(r['identity_raw_attacker'])} | "
+                f"{_fmt(r['identity_retrained_attacker'])} | {_fmt(r['identity_chance'])} |"
+            )
+    lines += ["", f"## Release gate: {'PASSED' if gate.get('passed') else 'NOT PASSED'}", ""]
+    for name, c in (gate.get("checks") or {}).items():
+        lines.append(
+            f"- {name}: {_fmt(c['value'])} {c['unit']} (limit {_fmt(c['limit'])}) {'ok' if c['passed'] else 'FAILED'}"
+        )
+    lines += [
+        "",
+        "## Files",
+        *[f"- {k}: {v} bytes" for k, v in sizes.items()],
+        f"- Converted with tensorflow {m.versions.get('tensorflow')}, checked in ai_edge_litert "
+        f"{m.versions.get('ai_edge_litert')}; ONNX opset {m.versions.get('onnx_opset')} via "
+        f"{m.versions.get('onnx_converted_via')}.",
+        "",
+        "## Limits",
+        "- Measured against the attackers listed above (CNNs on windows); a stronger or differently informed "
+        "attacker may do better. Identity is reduced, not removed: do not treat released windows as anonymous data.",
+        "- Trained on smartphone-at-the-waist recordings of a few dozen adults; other placements, devices, "
+        "populations or activities are untested.",
+        "- Input must match the window above (rate, channels, units); the runtime refuses other streams.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    """Replace ``out`` by ``tmp`` with renames only (the old bundle is removed after the swap)."""
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.rename(out, old)
+    os.rename(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_bundle(out: str | os.PathLike[str], conv: Converted, run: Any, gate: GateResult) -> Manifest:
+    """Write the bundle for ``run`` (a ``trainer.checkpoint.Run``) into ``out`` atomically.
+
+    The bundle is written whether or not the gate passed; ``manifest.gate.passed`` tells the runtime.
+
+    Raises:
+        ExportError: ``out`` exists and is not a bundle (never overwritten), or the files cannot be written.
+    """
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST_NAME).is_file())):
+        raise ExportError(f"{out} exists and is not a model bundle; refusing to overwrite it")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    except OSError as exc:
+        raise ExportError(f"cannot create the bundle folder beside {out}: {exc.strerror}") from exc
+    try:
+        sha = {
+            name: _write(tmp / name, data)
+            for name, data in ((INT8_NAME, conv.int8_tflite), (FLOAT_NAME, conv.float_tflite), (ONNX_NAME, conv.onnx))
+        }
+        inp, outp = tensor_infos(conv.int8_tflite)
+        meta = run.meta
+        sizes = {INT8_NAME: len(conv.int8_tflite), FLOAT_NAME: len(conv.float_tflite), ONNX_NAME: len(conv.onnx)}
+        manifest = Manifest(
+            model_version=f"{run.root.name}-{sha[INT8_NAME][:12]}",
+            model=Artifact(INT8_NAME, sha[INT8_NAME], "tflite", "int8" if conv.io == "int8" else "int8-float-io"),
+            input=inp,
+            output=outp,
+            window=_window(run),
+            normalization=run.norm,
+            versions={
+                **{k: str(v) for k, v in conv.versions.items()},
+                **{f"trained_with_{k}": str(v) for k, v in (meta.get("versions") or {}).items()},
+            },
+            gate=gate.to_dict(),
+            attribution=_attribution(meta),
+            training={k: meta.get(k) for k in ("dataset", "splits", "config", "model", "best_round", "train_minutes")}
+            | {"run": run.root.name},
+            evaluation={
+                "run": (meta.get("evaluation") or {}).get("summary"),
+                "gate": gate.evaluation,
+                "sizes_bytes": sizes,
+            },
+            artifacts=(
+                Artifact(FLOAT_NAME, sha[FLOAT_NAME], "tflite", "float32"),
+                Artifact(ONNX_NAME, sha[ONNX_NAME], "onnx", "float32"),
+            ),
+            root=tmp,
+        )
+        dump(manifest, tmp)
+        (tmp / CARD_NAME).write_text(model_card(manifest, sizes), encoding="utf-8")
+        _swap_in(tmp, out)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ExportError(f"cannot write the bundle {out}: {exc.strerror or exc}") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return load(out, allow_ungated=True)

@@ -1,0 +1,187 @@
+"""``aae export`` — convert a trained run, run the release gate, write the bundle.
+
+    aae export --run runs/hapt --data ../shared/datasets/uci-hapt --out bundles/hapt
+    python -m export.cli --run runs/hapt --data ../shared/datasets/uci-hapt --out bundles/hapt --quick
+
+Exit codes: 0 bundle written and gate passed (or --skip-gate: written, marked ungated);
+1 gate failed (bundle written with gate.passed=false, the runtime refuses it unless --allow-ungated);
+2 error (missing run or data, unusable model, conversion failure). One line each; --debug shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Args", "build_parser", "run", "main", "export_run"]
+
+
+class Args(argparse.Namespace):
+    run: str
+    data: str
+    out: str
+    io: str
+    skip_gate: bool
+    quick: bool
+    limit: list[str]
+    representative: int
+    opset: int
+    debug: bool
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("inputs and output")
+    g.add_argument("--run", required=True, help="trained run folder (anonymizer.keras + run.json)")
+    g.add_argument("--data", required=True, help="dataset folder the run was trained on (HAPT: folder with RawData/)")
+    g.add_argument("--out", required=True, help="bundle folder to write (replaced atomically)")
+    c = p.add_argument_group("conversion")
+    c.add_argument("--io", choices=("int8", "float"), default="int8", help="I/O type of the runtime's int8 model")
+    c.add_argument("--representative", type=int, default=300, help="calibration windows from the training split")
+    c.add_argument("--opset", type=int, default=17, help="ONNX opset")
+    r = p.add_argument_group("release gate")
+    r.add_argument("--skip-gate", action="store_true", help="parity checks only; the bundle is marked ungated")
+    r.add_argument("--quick", action="store_true", help="small gate evaluators (smoke test)")
+    r.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a gate limit (activity_f1_points, activity_retrained_f1_points, identity_points, "
+        "float_tflite_max_abs, onnx_max_abs, int8_mse; none = report only)",
+    )
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+
+
+def build_parser(subparsers: Any = None) -> argparse.ArgumentParser:
+    """The ``export`` subcommand on ``aae``'s subparsers, or a standalone parser when None."""
+    if subparsers is None:
+        p = argparse.ArgumentParser(
+            prog="aae export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+    else:
+        p = subparsers.add_parser(
+            "export",
+            help="int8/float TFLite + ONNX bundle with manifest and release gate",
+            description=__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    _add_arguments(p)
+    return p
+
+
+def _limits(items: list[str]) -> Any:
+    from .convert import ExportError
+    from .gate import DEFAULT_LIMITS
+
+    known = {f.name for f in fields(DEFAULT_LIMITS)}
+    values: dict[str, float | None] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or key not in known:
+            raise ExportError(f"--limit expects NAME=VALUE with NAME one of {', '.join(sorted(known))}, got {item!r}")
+        try:
+            values[key] = None if raw.strip().lower() == "none" else float(raw)
+        except ValueError as exc:
+            raise ExportError(f"--limit {key}: {raw!r} is not a number") from exc
+    return replace(DEFAULT_LIMITS, **values)
+
+
+def export_run(
+    run_dir: str | Path,
+    data_root: str | Path,
+    out: str | Path,
+    *,
+    io: str = "int8",
+    skip_gate: bool = False,
+    eval_cfg: Any = None,
+    limits: Any = None,
+    n_representative: int = 300,
+    opset: int = 17,
+    log: Any = print,
+) -> tuple[Any, Any]:
+    """Convert ``run_dir``, gate it on ``data_root``, write ``out``. Returns ``(Manifest, GateResult)``.
+
+    Raises:
+        CheckpointError, DatasetError: run or data unusable. ExportError: conversion or bundle failure.
+    """
+    from trainer.checkpoint import load_run
+    from trainer.errors import DatasetError
+
+    from .bundle import write_bundle
+    from .convert import convert_all
+    from .gate import DEFAULT_LIMITS, eval_data, representative_windows, run_gate
+
+    if not Path(data_root).exists():
+        raise DatasetError(f"dataset folder {data_root} does not exist")
+    run = load_run(run_dir)
+    ws, splits = eval_data(run, data_root)
+    rep = representative_windows(
+        ws.x, splits.ae_train, run.norm, n=n_representative, seed=int(run.config.get("seed", 0))
+    )
+    log(f"converting {run.root} ({len(rep)} calibration windows, io={io})")
+    conv = convert_all(run.model, rep, io=io, opset=opset)
+    log(
+        f"int8 {len(conv.int8_tflite)} B, float {len(conv.float_tflite)} B, onnx {len(conv.onnx)} B "
+        f"({conv.versions.get('onnx_converted_via')}); running the release gate"
+        + (" (parity only)" if skip_gate else "")
+    )
+    gate = run_gate(
+        run.model, conv, run.norm, ws, splits, cfg=eval_cfg, limits=limits or DEFAULT_LIMITS, skip_evaluation=skip_gate
+    )
+    manifest = write_bundle(out, conv, run, gate)
+    return manifest, gate
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the parsed ``export`` command; returns the exit code (see the module docstring)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    debug = bool(getattr(args, "debug", False))
+    try:
+        from edge_runtime.errors import EdgeError
+        from trainer.errors import TrainerError
+
+        from .convert import ExportError
+    except ImportError as exc:  # the export extra is missing
+        print(f"aae export: error: {exc}; install with: pip install 'edge-anonymize[export]'", file=sys.stderr)
+        return 2
+    try:
+        cfg = None
+        if args.quick:
+            from trainer.evaluators import EvalConfig
+
+            cfg = EvalConfig.quick()
+        manifest, gate = export_run(
+            args.run,
+            args.data,
+            args.out,
+            io=args.io,
+            skip_gate=args.skip_gate,
+            eval_cfg=cfg,
+            limits=_limits(args.limit),
+            n_representative=args.representative,
+            opset=args.opset,
+            log=lambda s: print(f"aae export: {s}", flush=True),
+        )
+    except (ExportError, TrainerError, EdgeError, OSError) as exc:
+        if debug:
+            raise
+        print(f"aae export: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        return 2
+    if gate.failed:
+        print(f"aae export: {gate.summary()}; bundle {args.out} written with gate.passed=false", file=sys.stderr)
+        return 1
+    print(f"aae export: {gate.summary()}; bundle {args.out} ({manifest.model_version})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(build_parser().parse_args(argv, namespace=Args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Split invariants on real HAPT windows, and ``check_leaks`` catching deliberately leaky splits."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_runtime.contract import WindowSpec
+from trainer.data import WindowSet, load_windows
+from trainer.errors import LeakError
+from trainer.splits import Splits, check_leaks, make_splits
+
+
+@pytest.fixture(scope="module")
+def ws(hapt_root: Path) -> WindowSet:
+    return load_windows("hapt", hapt_root, WindowSpec(stride=64))
+
+
+@pytest.fixture(scope="module")
+def splits(ws: WindowSet) -> Splits:
+    return make_splits(ws, seed=0)
+
+
+def _keys(ws: WindowSet, idx: np.ndarray) -> set[tuple[int, int, int]]:
+    return set(zip(ws.subject[idx].tolist(), ws.trial[idx].tolist(), ws.activity[idx].tolist(), strict=True))
+
+
+def test_subject_split_sizes_and_determinism(ws: WindowSet, splits: Splits) -> None:
+    assert len(splits.test_subjects) == 10 and len(splits.train_subjects) == 20
+    assert not set(splits.test_subjects) & set(splits.train_subjects)
+    again = make_splits(ws, seed=0)
+    assert again.test_subjects == splits.test_subjects
+    np.testing.assert_array_equal(again.ae_check, splits.ae_check)
+    assert make_splits(ws, seed=1).test_subjects != splits.test_subjects
+
+
+def test_no_identity_test_trial_is_trained_on(ws: WindowSet, splits: Splits) -> None:
+    test_keys = _keys(ws, splits.id_test)
+    assert not test_keys & _keys(ws, splits.ae_train)
+    assert not test_keys & _keys(ws, splits.id_train)
+    # HAPT: trial A is each subject's first experiment, trial B the second
+    for s in ws.subjects[:5]:
+        sel = np.flatnonzero(ws.subject == s)
+        a = np.unique(ws.trial[np.intersect1d(sel, splits.id_train)])
+        b = np.unique(ws.trial[np.intersect1d(sel, splits.id_test)])
+        assert len(a) == len(b) == 1 and a[0] < b[0]
+
+
+def test_no_test_subject_in_anonymizer_or_activity_training(ws: WindowSet, splits: Splits) -> None:
+    test = set(splits.test_subjects)
+    assert not test & set(ws.subject[splits.ae_train].tolist())
+    assert not test & set(ws.subject[splits.util_train].tolist())
+    assert set(ws.subject[splits.util_test].tolist()) == test
+    assert not set(ws.bout[splits.ae_fit].tolist()) & set(ws.bout[splits.ae_check].tolist())
+
+
+def test_partitions_cover_every_window_once(ws: WindowSet, splits: Splits) -> None:
+    n = len(ws)
+    for a, b in (("util_train", "util_test"), ("id_train", "id_test")):
+        both = np.concatenate([getattr(splits, a), getattr(splits, b)])
+        assert len(both) == n and len(np.unique(both)) == n
+    assert len(np.union1d(splits.ae_fit, splits.ae_check)) == len(splits.ae_train)
+    # every subject can be attacked: it has windows on both sides of the identity split
+    assert set(ws.subject[splits.id_train].tolist()) == set(ws.subject[splits.id_test].tolist()) == set(ws.subjects.tolist())
+
+
+def test_check_leaks_raises_on_leaky_splits(ws: WindowSet, splits: Splits) -> None:
+    check_leaks(ws, splits)  # the real split is clean
+    test_window = splits.id_test[:1]
+    test_subject_window = splits.util_test[:1]
+    leaky = {
+        "id_train holds an id_test window": replace(splits, id_train=np.concatenate([splits.id_train, test_window])),
+        "ae_train holds an id_test window": replace(splits, ae_train=np.concatenate([splits.ae_train, test_window])),
+        "ae_train holds an unseen subject": replace(splits, ae_train=np.concatenate([splits.ae_train, test_subject_window])),
+        "util sets share a subject": replace(splits, util_train=np.concatenate([splits.util_train, test_subject_window])),
+        "subject on both sides": replace(splits, train_subjects=(*splits.train_subjects, splits.test_subjects[0])),
+        "ae_fit/ae_check share a bout": replace(splits, ae_check=np.concatenate([splits.ae_check, splits.ae_fit[:1]])),
+    }
+    for name, s in leaky.items():
+        with pytest.raises(LeakError):
+            check_leaks(ws, s)
+            pytest.fail(f"not caught: {name}")

@@ -1,0 +1,69 @@
+"""A tiny end-to-end training run on the real HAPT data (CI smoke): the run folder rebuilds the model."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from trainer.checkpoint import load_run  # noqa: E402
+from trainer.cli import main  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(hapt_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    rc = main(["train", "--config", str(ROOT / "trainer/configs/smoke.toml"), "--data", str(hapt_root),
+               "--out", str(out), "--set", "evaluate=false"])
+    assert rc == 0
+    return out
+
+
+@pytest.mark.slow
+def test_smoke_run_rebuilds_and_transforms(smoke_run):
+    run = load_run(smoke_run)
+    meta = json.loads((smoke_run / "run.json").read_text())
+    assert meta["window"]["length"] == 128 and meta["window"]["view"] == "magnitude"
+    assert set(meta["splits"]["test_subjects"]).isdisjoint(meta["splits"]["train_subjects"])
+    assert meta["history"] and "check_identity_acc_fresh" in meta["history"][0]
+    x = np.random.default_rng(0).normal(10, 1, size=(4, 128, 2)).astype(np.float32)
+    y = run.transform(x)
+    assert y.shape == x.shape and np.isfinite(y).all()
+
+
+@pytest.mark.slow
+def test_resume_continues_from_state(smoke_run, hapt_root):
+    progress = json.loads((smoke_run / "state" / "progress.json").read_text())
+    rc = main(["train", "--config", str(ROOT / "trainer/configs/smoke.toml"), "--data", str(hapt_root),
+               "--out", str(smoke_run), "--resume", "--set", "evaluate=false", "--set", "rounds=2"])
+    assert rc == 0
+    after = json.loads((smoke_run / "state" / "progress.json").read_text())
+    assert after["round"] >= progress["round"]
+    assert [h["round"] for h in after["history"]][: len(progress["history"])] == [h["round"] for h in progress["history"]]
+
+
+def test_missing_dataset_is_one_line(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "trainer.cli", "train", "--data", str(tmp_path / "nope"),
+                        "--out", str(tmp_path / "o")], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert p.returncode == 2
+    assert p.stderr.strip().count("\n") == 0 and "does not exist" in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_unknown_config_key_is_one_line(tmp_path, hapt_root):
+    p = subprocess.run([sys.executable, "-m", "trainer.cli", "train", "--data", str(hapt_root),
+                        "--out", str(tmp_path / "o"), "--set", "bogus=1"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert p.returncode == 2 and "unknown config key: bogus" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_load_run_of_missing_folder(tmp_path):
+    from trainer.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="not a finished training run"):
+        load_run(tmp_path)

@@ -1,0 +1,79 @@
+"""Non-learned release baselines, as ``transform`` callables for ``trainer.evaluate.evaluate``.
+
+The obvious cheap alternative to an anonymizer is to release less: a lower sample rate. Each
+resampling baseline low-passes the window (zero-phase, in the frequency domain, on a mirrored
+copy so the window edges do not ring), keeps every k-th sample, and linearly interpolates back
+to the original grid, so the same evaluators apply unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+__all__ = ["identity", "lowpass", "resample_baseline", "gaussian_noise", "BASELINE_RATES"]
+
+BASELINE_RATES = (10.0, 5.0)  # Hz, the released rates evaluated next to the anonymizer
+
+
+def identity(x: np.ndarray) -> np.ndarray:
+    """Release the raw windows (the no-protection reference)."""
+    return np.asarray(x, dtype=np.float32)
+
+
+def lowpass(x: np.ndarray, rate_hz: float, cutoff_hz: float, *, taper: float = 0.8) -> np.ndarray:
+    """Zero-phase low-pass of ``(N, W, C)`` windows along time.
+
+    Gain is 1 up to ``taper * cutoff_hz``, falls as a raised cosine, and is 0 from ``cutoff_hz`` on.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    w = x.shape[1]
+    pad = w - 1
+    xp = np.pad(x.astype(np.float64), ((0, 0), (pad, pad), (0, 0)), mode="reflect")  # (N, 3W-2, C)
+    f = np.fft.rfftfreq(xp.shape[1], d=1.0 / rate_hz)
+    lo = taper * cutoff_hz
+    gain = np.clip((cutoff_hz - f) / max(cutoff_hz - lo, 1e-9), 0.0, 1.0)
+    gain = 0.5 - 0.5 * np.cos(np.pi * gain)  # raised cosine between lo and cutoff
+    y = np.fft.irfft(np.fft.rfft(xp, axis=1) * gain[None, :, None], n=xp.shape[1], axis=1)
+    return y[:, pad : pad + w].astype(np.float32)
+
+
+def resample_baseline(rate_hz: float, target_hz: float) -> Callable[[np.ndarray], np.ndarray]:
+    """A transform that releases the signal at ``target_hz`` (anti-alias, decimate, interpolate back).
+
+    Raises:
+        ValueError: ``rate_hz / target_hz`` is not an integer > 1.
+    """
+    factor = rate_hz / target_hz
+    k = int(round(factor))
+    if k < 2 or abs(factor - k) > 1e-9:
+        raise ValueError(f"resampling {rate_hz} Hz -> {target_hz} Hz needs an integer factor >= 2")
+
+    def transform(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        w = x.shape[1]
+        y = lowpass(x, rate_hz, target_hz / 2.0)
+        t_keep = np.arange(0, w, k)
+        kept = y[:, t_keep, :]  # (N, ceil(W/k), C): what a target_hz device would send
+        t = np.arange(w)
+        # linear interpolation along time for every (window, channel) at once
+        j = np.clip(np.searchsorted(t_keep, t, side="right") - 1, 0, len(t_keep) - 2)
+        frac = np.clip((t - t_keep[j]) / k, 0.0, 1.0).astype(np.float32)[None, :, None]
+        return (kept[:, j, :] * (1 - frac) + kept[:, j + 1, :] * frac).astype(np.float32)
+
+    transform.__name__ = f"resample_{target_hz:g}hz"
+    return transform
+
+
+def gaussian_noise(std: Sequence[float], scale: float = 0.5, seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
+    """A transform adding N(0, (scale*std_c)²) noise per channel; deterministic per call order (seeded)."""
+    sigma = np.float32(scale) * np.asarray(std, dtype=np.float32)
+    rng = np.random.default_rng(seed)
+
+    def transform(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        return (x + rng.standard_normal(x.shape).astype(np.float32) * sigma).astype(np.float32)
+
+    transform.__name__ = f"noise_{scale:g}std"
+    return transform

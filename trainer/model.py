@@ -1,0 +1,72 @@
+"""The anonymizer (encoder -> Y -> decoder) and the paper's three regularizers, in int8-friendly ops.
+
+Deviations from the paper, on purpose: ReLU instead of SELU and UpSampling1D + Conv1D instead
+of transposed convolutions — both SELU and Conv1DTranspose quantize badly (or not at all) to
+full-int8 TFLite. Only built-in Keras layers are used, so a saved model reloads without custom
+objects. Shapes are given as (batch, time, channels).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+__all__ = ["build_encoder", "build_decoder", "build_anonymizer", "build_classifier", "macs"]
+
+
+def build_encoder(shape: tuple[int, int], filters: int, latent: int) -> keras.Model:
+    x = inp = keras.Input(shape, name="x")                                                      # (B, W, C)
+    x = layers.Conv1D(filters, 5, strides=2, padding="same", activation="relu", name="enc1")(x)  # (B, W/2, F)
+    x = layers.Conv1D(filters * 3 // 2, 5, strides=2, padding="same", activation="relu", name="enc2")(x)  # (B, W/4, 1.5F)
+    y = layers.Conv1D(latent, 3, padding="same", name="latent")(x)                             # (B, W/4, L)
+    return keras.Model(inp, y, name="encoder")
+
+
+def build_decoder(latent_shape: tuple[int, int], channels: int, filters: int) -> keras.Model:
+    y = inp = keras.Input(latent_shape, name="y")                                              # (B, W/4, L)
+    y = layers.UpSampling1D(2, name="up1")(y)                                                  # (B, W/2, L)
+    y = layers.Conv1D(filters, 5, padding="same", activation="relu", name="dec1")(y)           # (B, W/2, F)
+    y = layers.UpSampling1D(2, name="up2")(y)                                                  # (B, W, F)
+    y = layers.Conv1D(filters, 5, padding="same", activation="relu", name="dec2")(y)           # (B, W, F)
+    out = layers.Conv1D(channels, 3, padding="same", name="x_hat")(y)                          # (B, W, C)
+    return keras.Model(inp, out, name="decoder")
+
+
+def build_anonymizer(encoder: keras.Model, decoder: keras.Model) -> keras.Model:
+    """The deployable model: normalized window -> normalized released window (one graph)."""
+    inp = keras.Input(encoder.input_shape[1:], name="window")
+    return keras.Model(inp, decoder(encoder(inp)), name="anonymizer")
+
+
+def build_classifier(shape: tuple[int, ...], n_classes: int, filters: int, name: str) -> keras.Model:
+    """A regularizer: CNN from Y or X' to identity/activity logits (EncReg, DecReg, ActReg)."""
+    x = inp = keras.Input(shape, name=f"{name}_in")
+    for i, k in enumerate((5, 5, 5)):
+        x = layers.Conv1D(filters, k, padding="same", name=f"{name}_c{i}")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn{i}")(x)  # 0.99 lags far behind in short fits
+        x = layers.ReLU(name=f"{name}_r{i}")(x)
+        if x.shape[1] >= 16:
+            x = layers.MaxPooling1D(2, name=f"{name}_p{i}")(x)
+    x = layers.GlobalAveragePooling1D(name=f"{name}_gap")(x)
+    x = layers.Dropout(0.3, name=f"{name}_drop")(x)
+    out = layers.Dense(n_classes, name=f"{name}_logits")(x)
+    return keras.Model(inp, out, name=name)
+
+
+def macs(model: keras.Model) -> int:
+    """Multiply-accumulates per window of the Conv1D/Dense layers (for the latency budget)."""
+    total = 0
+    for layer in _flat_layers(model):
+        if isinstance(layer, layers.Conv1D):
+            out_len, out_ch = layer.output.shape[1], layer.output.shape[2]
+            total += int(out_len) * int(out_ch) * int(layer.kernel_size[0]) * int(layer.input.shape[-1])
+        elif isinstance(layer, layers.Dense):
+            total += int(layer.input.shape[-1]) * int(layer.units)
+    return total
+
+
+def _flat_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    out: list[keras.layers.Layer] = []
+    for layer in model.layers:
+        out.extend(_flat_layers(layer) if isinstance(layer, keras.Model) else [layer])
+    return out
