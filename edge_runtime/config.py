@@ -37,6 +37,7 @@ class SourceConfig:
     reconnect_min_s: float = 0.5  # backoff after a loss: doubles per failure ...
     reconnect_max_s: float = 30.0  # ... capped here; resets once data flows again
     queue_chunks: int = 256  # byte chunks buffered between the reader thread and processing
+    wait: bool = False  # device absent at start: keep retrying (systemd) instead of exiting (interactive)
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class WindowConfig:
 
 @dataclass(frozen=True)
 class StreamConfig:
-    name: str = ""  # stream id in every window; "" = device id from HELLO ("dev-<hex>")
+    name: str = "imu"  # stream id in every window; never the device id, which would identify the wearer
     device_id: str = ""  # hex device id to accept (HELLO); "" = any device
     rate_tolerance: float = 0.005  # |HELLO rate / manifest rate - 1| allowed
     clock_tolerance_us: int = 20000  # per-frame device clock error allowed before a clock jump
@@ -146,7 +147,9 @@ def _section(cls: type[Any], d: dict[str, Any], prefix: str, base: Any) -> Any:
                 raise ConfigError(f"config key {prefix}{key} must be a table")
             changes[key] = _section(tp, value, f"{prefix}{key}.", getattr(base, key))  # type: ignore[arg-type]
         elif not _type_ok(value, tp):
-            raise ConfigError(f"config key {prefix}{key} must be {getattr(tp, '__name__', tp)}, got {type(value).__name__}")
+            raise ConfigError(
+                f"config key {prefix}{key} must be {getattr(tp, '__name__', tp)}, got {type(value).__name__}"
+            )
         else:
             changes[key] = float(value) if tp is float else value
     try:

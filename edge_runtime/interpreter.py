@@ -32,16 +32,16 @@ def load_interpreter(model_path: str | Path, *, num_threads: int = 1) -> tuple[A
     Raises:
         ModelError: no backend installed (with the pip hint), or the file is missing/not a model.
     """
-    cls, backend = None, ""
+    cls: Any
     try:
-        from ai_edge_litert.interpreter import Interpreter as cls  # type: ignore[no-redef]
+        from ai_edge_litert import interpreter as mod
 
-        backend = "ai_edge_litert"
+        cls, backend = mod.Interpreter, "ai_edge_litert"
     except ImportError:
         try:
-            from tflite_runtime.interpreter import Interpreter as cls  # type: ignore[no-redef]
+            from tflite_runtime import interpreter as legacy  # the pre-2024 package name
 
-            backend = "tflite_runtime"
+            cls, backend = legacy.Interpreter, "tflite_runtime"
         except ImportError:
             raise ModelError("no TFLite interpreter installed: pip install 'edge-anonymize[edge]'") from None
     path = Path(model_path)
@@ -64,7 +64,9 @@ def _check_tensor(kind: str, detail: dict[str, Any], want: TensorInfo) -> tuple[
     """Model tensor vs manifest; returns the model's (scale, zero_point)."""
     shape = tuple(int(v) for v in detail["shape"])
     if shape != (1, *want.shape):
-        raise ModelError(f"model {kind} shape {shape} does not match the manifest's (1, {', '.join(map(str, want.shape))})")
+        raise ModelError(
+            f"model {kind} shape {shape} does not match the manifest's (1, {', '.join(map(str, want.shape))})"
+        )
     dtype = np.dtype(detail["dtype"])
     if want.dtype not in _DTYPES or dtype != np.dtype(_DTYPES[want.dtype]):
         raise ModelError(f"model {kind} dtype {dtype} does not match the manifest's {want.dtype}")
@@ -91,7 +93,9 @@ class Anonymizer:
 
     def __init__(self, manifest: Manifest, *, num_threads: int = 1) -> None:
         if tuple(manifest.input.shape) != manifest.window.shape:
-            raise ModelError(f"manifest input shape {manifest.input.shape} is not the window shape {manifest.window.shape}")
+            raise ModelError(
+                f"manifest input shape {manifest.input.shape} is not the window shape {manifest.window.shape}"
+            )
         self.interp, self.backend = load_interpreter(manifest.model_path, num_threads=num_threads)
         try:
             ind, outd = self.interp.get_input_details(), self.interp.get_output_details()
@@ -134,13 +138,14 @@ class Anonymizer:
         t0 = time.perf_counter()
         self.interp.invoke()
         self.last_invoke_s = time.perf_counter() - t0
-        return np.asarray(self.interp.get_tensor(self._out_idx))
+        out: np.ndarray = np.asarray(self.interp.get_tensor(self._out_idx))
+        return out
 
     def run(self, window: np.ndarray) -> np.ndarray:
         """Raw view window ``(length, C)`` -> anonymized window ``(length, C)`` float32 in view units."""
         self.prepare(window)
         y = self.invoke()[0]
-        out = y.astype(np.float32)
+        out: np.ndarray = y.astype(np.float32)
         if self.quant_out:
             np.subtract(out, self._f_out_zp, out=out)
             np.multiply(out, self._f_out_scale, out=out)

@@ -182,6 +182,7 @@ def dump(manifest: Manifest, folder: str | os.PathLike[str]) -> Path:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the service user must be able to read the bundle
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

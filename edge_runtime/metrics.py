@@ -96,9 +96,7 @@ class Metrics:
                                                 "duplicates", "late", "suspect")}  # fmt: skip
         drops["queue"] = c.get("queue_overflow", 0)
         drop_txt = ",".join(f"{k}:{v}" for k, v in drops.items() if v) or "0"
-        sinks = " ".join(
-            f"{name}={v.get('sent', 0)}/{v.get('dropped', 0)}" for name, v in s.get("sinks", {}).items()
-        )
+        sinks = " ".join(f"{name}={v.get('sent', 0)}/{v.get('dropped', 0)}" for name, v in s.get("sinks", {}).items())
         lat_i, lat_w = s["latency"]["interpreter"], s["latency"]["window"]
         parts = [
             "UNGATED" if s["ungated"] else "",

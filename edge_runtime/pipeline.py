@@ -13,6 +13,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
@@ -41,10 +42,12 @@ class Backoff:
     def __init__(self, min_s: float = 0.5, max_s: float = 30.0) -> None:
         self.min_s, self.max_s = min_s, max_s
         self.failures = 0
+        self.recent: deque[float] = deque(maxlen=32)  # last delays, for status and tests
 
     def next_delay(self) -> float:
         delay = min(self.min_s * 2.0 ** min(self.failures, 62), self.max_s)
         self.failures += 1
+        self.recent.append(delay)
         return delay
 
     def reset(self) -> None:
@@ -66,7 +69,13 @@ class Pipeline:
     def __init__(self, source: Source, manifest: Manifest, anonymizer: Anonymizer, sinks: Sequence[Sink],
                  cfg: RuntimeConfig, *, metrics: Metrics | None = None, watchdog: Watchdog | None = None,
                  sleep: Callable[[float], object] | None = None, clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
-        self.source, self.manifest, self.anonymizer, self.sinks, self.cfg = source, manifest, anonymizer, list(sinks), cfg
+        self.source, self.manifest, self.anonymizer, self.sinks, self.cfg = (
+            source,
+            manifest,
+            anonymizer,
+            list(sinks),
+            cfg,
+        )
         self.metrics = metrics or Metrics(ungated=not manifest.gate_passed)
         self.watchdog = watchdog or Watchdog(Notifier({}))
         self._stop = threading.Event()
@@ -96,7 +105,10 @@ class Pipeline:
 
     def _sink_stats(self) -> dict[str, dict[str, Any]]:
         names = [s.url.split("?")[0] or type(s).__name__ for s in self.sinks]
-        return {(n if names.count(n) == 1 else f"{n}#{i}"): asdict(s.stats) for i, (n, s) in enumerate(zip(names, self.sinks))}
+        return {
+            (n if names.count(n) == 1 else f"{n}#{i}"): asdict(s.stats)
+            for i, (n, s) in enumerate(zip(names, self.sinks, strict=True))
+        }
 
     # -- reader thread -------------------------------------------------------------------------
 
@@ -110,13 +122,17 @@ class Pipeline:
 
     def _read_loop(self) -> None:
         timeout = self.cfg.source.read_timeout_s
+        opened_once = False
         try:
             while not self._stop.is_set():
                 try:
                     self.source.open()
                 except SourceError as exc:
-                    self._lost(exc, opened=False)
+                    if not opened_once and not self.cfg.source.wait:
+                        raise  # interactive start: a wrong port is an error, not a wait
+                    self._lost(exc)
                     continue
+                opened_once = True
                 self.metrics.state = "connected"
                 log.info("source connected: %s", self.source.url)
                 try:
@@ -134,7 +150,7 @@ class Pipeline:
                     self.source.close()
                     self._put_marker(_RECONNECT)
                     self.metrics.add("reconnects")
-                    self._lost(exc, opened=True)
+                    self._lost(exc)
                 except EOFError:
                     self.source.close()
                     self._put_marker(_EOF)
@@ -145,7 +161,7 @@ class Pipeline:
             self.source.close()
             self._stop.set()
 
-    def _lost(self, exc: SourceError, *, opened: bool) -> None:
+    def _lost(self, exc: SourceError) -> None:
         self.metrics.add("source_errors")
         self.metrics.state = "reconnecting"
         self.metrics.last_error = str(exc)[:200]
@@ -179,7 +195,9 @@ class Pipeline:
                     deadline = self._clock() + self.cfg.runtime.drain_timeout_s
                     self.metrics.state = "draining"
                     self.watchdog.notifier.notify("STOPPING=1")
-                if deadline is not None and (self._clock() > deadline or (self._q.empty() and not self._reader.is_alive())):
+                if deadline is not None and (
+                    self._clock() > deadline or (self._q.empty() and not self._reader.is_alive())
+                ):
                     break
                 try:
                     item = self._q.get(timeout=0.1)
@@ -238,8 +256,6 @@ class Pipeline:
                     self.windower.restart()
             else:
                 check_stream(ev, self.manifest, self.cfg.stream)  # raises StreamMismatchError
-                if not self.cfg.stream.name:
-                    self.stream = f"dev-{ev.device_id:016x}"
                 self.metrics.state = "streaming"
 
     def _block(self, block: Block) -> None:

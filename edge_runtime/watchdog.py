@@ -27,6 +27,7 @@ class Notifier:
         self._sock: socket.socket | None = None
         if self.address:
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            self._sock.setblocking(False)  # a full notify queue must never stall the pipeline
 
     @property
     def enabled(self) -> bool:
@@ -39,7 +40,7 @@ class Notifier:
         try:
             self._sock.sendto(message.encode(), self.address)
             return True
-        except OSError:
+        except OSError:  # includes BlockingIOError: systemd is not reading; the ping is lost, not waited for
             return False
 
     def close(self) -> None:

@@ -163,4 +163,8 @@ class Windower:
     def _grow(self, need: int) -> None:
         buf, flags, t = self._buf, self._flags, self._t
         self._alloc(max(need, 2 * len(buf)))
-        self._buf[: self._n], self._flags[: self._n], self._t[: self._n] = buf[: self._n], flags[: self._n], t[: self._n]
+        self._buf[: self._n], self._flags[: self._n], self._t[: self._n] = (
+            buf[: self._n],
+            flags[: self._n],
+            t[: self._n],
+        )

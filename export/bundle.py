@@ -67,8 +67,9 @@ def _attribution(meta: dict[str, Any]) -> str:
 
 
 def _window(run: Any) -> WindowSpec:
+    spec: WindowSpec = run.spec
     stride = (run.meta.get("config") or {}).get("runtime_stride")
-    return run.spec.with_stride(int(stride)) if stride else run.spec
+    return spec.with_stride(int(stride)) if stride else spec
 
 
 def _fmt(v: Any) -> str:
@@ -136,9 +137,14 @@ def model_card(m: Manifest, sizes: dict[str, int]) -> str:
         "- Trained on smartphone-at-the-waist recordings of a few dozen adults; other placements, devices, "
         "populations or activities are untested.",
         "- Input must match the window above (rate, channels, units); the runtime refuses other streams.",
-        "",
     ]
-    return "\n".join(lines)
+    cross = (gate.get("checks") or {}).get("activity_macro_f1_delta") or {}
+    if cross.get("value") is not None and cross["value"] > 1.0:
+        lines.append(
+            f"- An activity classifier trained on *float*-model releases loses {_fmt(cross['value'])} F1 points on "
+            "this int8 model's releases: train app classifiers on releases of this bundle, do not mix the two."
+        )
+    return "\n".join([*lines, ""])
 
 
 def _swap_in(tmp: Path, out: Path) -> None:

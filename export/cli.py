@@ -78,7 +78,7 @@ def _limits(items: list[str]) -> Any:
     from .gate import DEFAULT_LIMITS
 
     known = {f.name for f in fields(DEFAULT_LIMITS)}
-    values: dict[str, float | None] = {}
+    values: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         key = key.strip()

@@ -1,20 +1,28 @@
 """The release gate: the int8 model must keep what the float anonymizer measured, on held-out data.
 
-Checks (values in the evaluator's units: percent points; parity in normalized units)::
+Checks (values in the evaluator's units: percent points; parity in normalized units). Every
+privacy/utility check is one-sided: it fails on a *regression* of int8 against float, never on an
+improvement (an int8 release that leaks less identity is not a reason to refuse it)::
 
-    activity_macro_f1_delta            |F1(int8) - F1(float)| of ONE activity evaluator fitted on the
-                                       float release (train subjects), tested on unseen people     <= 1.0
-    activity_macro_f1_delta_retrained  same, evaluator retrained on each variant's release        reported
-    identity_raw_attacker_delta        |acc(int8) - acc(float)|, one raw-trained attacker,
+    activity_macro_f1_delta_retrained  F1(float) - F1(int8), the evaluator's protocol: an activity
+                                       CNN trained on each variant's release (train subjects),
+                                       tested on unseen people                                    <= 1.0
+    activity_macro_f1_delta            F1(float) - F1(int8) of ONE evaluator fitted on the float
+                                       release and applied to both (cross-compatibility)        reported
+    identity_raw_attacker_delta        acc(int8) - acc(float), one raw-trained attacker,
                                        identity-test trials (id_test)                             <= 2.0
     identity_retrained_attacker_delta  same, attacker retrained on each variant's release         <= 2.0
     float_tflite_vs_keras_max_abs      max |float TFLite - Keras| on held-out windows             <= 1e-3
     onnx_vs_keras_max_abs              max |ONNX Runtime - Keras| on held-out windows             <= 1e-3
     int8_vs_float_mse (+ relative)     mean (int8 - float)^2                                      reported
 
-Why the activity limit applies to a fixed evaluator: retraining the activity CNN on a release that
-differs by 0.07 % of its variance moved macro-F1 by 2.6-5.9 points on a real run, and two seeds on
-the *same* float release differed by 1.3 points; the fixed evaluator isolates what int8 changes.
+Why the retrained activity evaluator is gated: the gateway only ever releases int8 output, so an
+app's classifier is trained and used on int8 releases — exactly what the retrained evaluator
+measures. The fixed evaluator answers a different question (does a classifier trained on *float*
+releases transfer to int8 releases?); it is recorded in the manifest and the model card because
+a large value means float and int8 releases must not be mixed. Retraining has seed noise (two
+seeds on one release differed by 1.3 points on a smoke model), so a failure near the limit
+deserves a second look rather than a blind retry.
 The float side is the Keras model itself (its TFLite twin is pinned to it by the parity check).
 """
 
@@ -27,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edge_runtime.normalizer import Normalization
 
 from .convert import Converted, run_onnx, run_tflite
 
@@ -66,8 +76,8 @@ def _check(name: str, value: float | None, limit: float | None, unit: str) -> Ch
 class GateLimits:
     """Gate limits; the defaults are the release policy."""
 
-    activity_f1_points: float = 1.0
-    activity_retrained_f1_points: float | None = None  # retraining noise alone is ~1-3 points: reported
+    activity_f1_points: float | None = None  # fixed (float-trained) evaluator: cross-compatibility, reported
+    activity_retrained_f1_points: float = 1.0
     identity_points: float = 2.0
     float_tflite_max_abs: float = 1e-3
     onnx_max_abs: float = 1e-3
@@ -139,13 +149,15 @@ def _pick(idx: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 
 def representative_windows(
-    x: np.ndarray, train_idx: np.ndarray, norm: Any, *, n: int = 300, seed: int = 0
+    x: np.ndarray, train_idx: np.ndarray, norm: Normalization, *, n: int = 300, seed: int = 0
 ) -> np.ndarray:
     """``n`` seeded, normalized real training windows (``splits.ae_train``) for int8 calibration."""
     return norm.apply(x[_pick(train_idx, n, seed)])
 
 
-def parity_windows(x: np.ndarray, test_idx: np.ndarray, norm: Any, *, n: int = 256, seed: int = 1) -> np.ndarray:
+def parity_windows(
+    x: np.ndarray, test_idx: np.ndarray, norm: Normalization, *, n: int = 256, seed: int = 1
+) -> np.ndarray:
     """``n`` seeded, normalized held-out windows (unseen people) for output parity."""
     return norm.apply(x[_pick(test_idx, n, seed)])
 
@@ -160,14 +172,15 @@ def _headline(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _delta(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None else abs(float(a) - float(b))
+def _regression(worse: float | None, better: float | None) -> float | None:
+    """How much ``worse`` exceeds ``better`` (negative: int8 is the better one)."""
+    return None if worse is None or better is None else round(float(worse) - float(better), 4)
 
 
 def run_gate(
     model: Any,
     conv: Converted,
-    norm: Any,
+    norm: Normalization,
     ws: Any,
     splits: Any,
     *,
@@ -231,13 +244,13 @@ def _fixed_activity_f1(released: dict[str, np.ndarray], ws: Any, splits: Any, cf
 
 
 def _evaluate_variants(
-    model: Any, conv: Converted, norm: Any, ws: Any, splits: Any, cfg: Any, limits: GateLimits
+    model: Any, conv: Converted, norm: Normalization, ws: Any, splits: Any, cfg: Any, limits: GateLimits
 ) -> tuple[dict[str, Any], list[Check]]:
     """Float vs int8 through ``trainer.evaluate`` (one raw attacker for both) + a fixed activity evaluator."""
     from trainer.evaluate import EvalConfig, evaluate, train_raw_attacker
 
     cfg = cfg if cfg is not None else EvalConfig()
-    fns = {
+    fns: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         "float": lambda zz: np.asarray(model.predict(zz, batch_size=512, verbose=0), np.float32),
         "int8": lambda zz: run_tflite(conv.int8_tflite, zz, batch=512),
     }
@@ -257,17 +270,19 @@ def _evaluate_variants(
         "n_activity_test_windows": results["float"]["activity"]["n_test_windows"],
         "n_identity_test_windows": results["float"]["identity_raw_attacker"]["n_test_windows"],
     }
-    pairs = [
-        ("activity_macro_f1_delta", "activity_macro_f1_fixed_evaluator", limits.activity_f1_points),
-        ("activity_macro_f1_delta_retrained", "activity_macro_f1", limits.activity_retrained_f1_points),
-        ("identity_raw_attacker_delta", "identity_raw_attacker", limits.identity_points),
-        ("identity_retrained_attacker_delta", "identity_retrained_attacker", limits.identity_points),
+    f1_fixed, f1 = "activity_macro_f1_fixed_evaluator", "activity_macro_f1"
+    id_raw, id_ret = "identity_raw_attacker", "identity_retrained_attacker"
+    checks = [  # (F1 lost by int8) and (identity gained by int8): positive = int8 regressed
+        _check("activity_macro_f1_delta", _regression(hf[f1_fixed], hq[f1_fixed]), limits.activity_f1_points, "points"),
+        _check("activity_macro_f1_delta_retrained", _regression(hf[f1], hq[f1]), limits.activity_retrained_f1_points, "points"),
+        _check("identity_raw_attacker_delta", _regression(hq[id_raw], hf[id_raw]), limits.identity_points, "points"),
+        _check("identity_retrained_attacker_delta", _regression(hq[id_ret], hf[id_ret]), limits.identity_points, "points"),
     ]
-    return ev, [_check(name, _delta(hq[key], hf[key]), limit, "points") for name, key, limit in pairs]
+    return ev, checks
 
 
 def _cached(
-    released: np.ndarray, x_all: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], norm: Any
+    released: np.ndarray, x_all: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], norm: Normalization
 ) -> Callable[[np.ndarray], np.ndarray]:
     """A transform that returns the already computed release for the full window set."""
     return lambda x: released if x is x_all else norm.invert(fn(norm.apply(x)))

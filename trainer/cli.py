@@ -98,12 +98,13 @@ def _dispatch(args: Args) -> int:
         if cfg.evaluate:
             from .report import run_evaluation
 
-            run_evaluation(out, args.data, quick=cfg.eval_quick)
+            run_evaluation(out, args.data)  # honours the run's eval_quick
         return 0
     if args.command == "evaluate":
+        from .evaluators import EvalConfig
         from .report import run_evaluation
 
-        run_evaluation(args.run, args.data, args.out, quick=args.quick)
+        run_evaluation(args.run, args.data, args.out, cfg=EvalConfig.quick() if args.quick else None)
         return 0
     if args.command == "export":
         from export.cli import run as run_export

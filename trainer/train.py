@@ -183,7 +183,7 @@ def train(cfg: TrainConfig, data_root: str | Path, out: str | Path, *, resume: b
         "window": spec.to_dict(),
         "normalization": norm.to_dict(),
         "dataset": {"name": cfg.dataset, "attribution": HAPT_ATTRIBUTION if cfg.dataset == "hapt" else "",
-                    "windows": len(ws), "activities": list(ws.activity_names)},
+                    "windows": len(ws), "activities": [ws.activity_names[a] for a in ws.activities]},
         "splits": splits.describe(),
         "model": {"parameters": int(aae.count_params()), "macs_per_window": macs(aae)},
         "versions": _versions(),

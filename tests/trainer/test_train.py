@@ -67,3 +67,13 @@ def test_load_run_of_missing_folder(tmp_path):
 
     with pytest.raises(CheckpointError, match="not a finished training run"):
         load_run(tmp_path)
+
+
+@pytest.mark.slow
+def test_cli_evaluate_quick_writes_report(smoke_run, hapt_root, tmp_path):
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--run", str(smoke_run), "--data", str(hapt_root), "--out", str(out), "--quick"]) == 0
+    results = json.loads((out / "evaluation.json").read_text())
+    assert (out / "report.md").is_file()
+    summary = json.loads((smoke_run / "run.json").read_text())["evaluation"]
+    assert summary and results

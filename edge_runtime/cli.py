@@ -1,0 +1,212 @@
+"""``edge-anonymize``: wire frames in, anonymized windows out; raw samples never leave the process.
+
+    edge-anonymize --port /dev/ttyUSB0                     # default sink: unix socket, JSON lines
+    edge-anonymize --ble AA:BB:CC:DD:EE:FF --sink mqtt://127.0.0.1/imu/windows?qos=1
+    edge-anonymize --replay walk.imu --speed 0 --sink file:///tmp/windows.jsonl
+    edge-anonymize --demo                                   # bundled model + sample trace -> stdout
+    edge-anonymize list-ports
+
+Exit codes: 0 ok (also after SIGTERM/SIGINT), 2 usage/config, 3 bundle/model, 4 source,
+5 stream does not match the model, 6 sink. Errors are one line; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import traceback
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from .config import RuntimeConfig, default_sink_url, load_config, with_overrides
+from .errors import ConfigError, EdgeError, ManifestError, ModelError, SinkError, SourceError, StreamMismatchError
+
+__all__ = ["main", "build_parser", "DEFAULT_BUNDLE", "SAMPLE_TRACE", "EXIT_CODES"]
+
+BUNDLED = Path(__file__).resolve().parent / "bundled"
+DEFAULT_BUNDLE = BUNDLED / "hapt-magnitude"
+SAMPLE_TRACE = BUNDLED / "sample.imu"
+EXIT_CODES: dict[type[EdgeError], int] = {
+    StreamMismatchError: 5, ConfigError: 2, ManifestError: 3, ModelError: 3, SourceError: 4, SinkError: 6,
+}  # fmt: skip
+log = logging.getLogger("edge_anonymize")
+
+
+class Args(argparse.Namespace):
+    port: str | None
+    ble: str | None
+    replay: str | None
+    tcp: str | None
+    source: str | None
+    demo: bool
+    speed: float | None
+    bundle: str | None
+    sink: list[str] | None
+    stride: int | None
+    config: str | None
+    allow_ungated: bool
+    status_interval: float | None
+    metrics_file: str | None
+    wait: bool
+    debug: bool
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edge-anonymize", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    src = p.add_argument_group("source (one of)").add_mutually_exclusive_group()
+    src.add_argument("--port", metavar="DEV", help="serial port, e.g. /dev/ttyUSB0 or /dev/imu0 (or a source URL)")
+    src.add_argument("--ble", metavar="ADDR", help="BLE device address (needs the [ble] extra)")
+    src.add_argument("--replay", metavar="FILE", help="a recorded .imu byte stream")
+    src.add_argument("--tcp", metavar="HOST:PORT", help="frames over TCP, e.g. imu-emulator --tcp")
+    src.add_argument("--source", metavar="URL", help="any source URL (serial:// ble:// replay:// tcp://)")
+    src.add_argument("--demo", action="store_true", help="bundled model on the bundled sample trace, JSON to stdout")
+    p.add_argument("--speed", type=float, help="replay/demo speed, x real time; 0 = as fast as possible")
+    run = p.add_argument_group("model and output")
+    run.add_argument("--bundle", metavar="DIR", help=f"model bundle (default {DEFAULT_BUNDLE})")
+    run.add_argument("--sink", action="append", metavar="URL",
+                     help="repeatable: unix:// udp:// stdout:// file:// mqtt:// (default: unix socket)")  # fmt: skip
+    run.add_argument("--stride", type=int, metavar="N", help="samples between windows (default: the manifest's)")
+    run.add_argument("--allow-ungated", action="store_true", help="run a model that did not pass its release gate")
+    ops = p.add_argument_group("operation")
+    ops.add_argument("--config", metavar="FILE", help="TOML config (see deploy/config.toml)")
+    ops.add_argument("--status-interval", type=float, metavar="S", help="status line period [s]; 0 = off")
+    ops.add_argument("--metrics-file", metavar="FILE", help="write counters as JSON (atomically) at each status")
+    ops.add_argument("--wait", action="store_true", help="keep retrying if the device is absent at start")
+    ops.add_argument("--debug", action="store_true", help="debug logging and tracebacks")
+    return p
+
+
+def _source_url(a: Args, cfg: RuntimeConfig) -> str:
+    if a.port:
+        return a.port
+    if a.ble:
+        return f"ble://{a.ble}"
+    if a.tcp:
+        return a.tcp if "://" in a.tcp else f"tcp://{a.tcp}"
+    if a.source:
+        return a.source
+    if cfg.source.url:
+        return cfg.source.url
+    raise ConfigError("no source: give --port DEV, --ble ADDR, --replay FILE, --tcp HOST:PORT or --demo")
+
+
+def _build_source(a: Args, cfg: RuntimeConfig) -> Any:
+    from .sources import open_source
+    from .sources.replay import ReplaySource
+
+    if a.demo:
+        speed = 0.0 if a.speed is None else a.speed
+        if SAMPLE_TRACE.is_file():
+            return ReplaySource(SAMPLE_TRACE, speed=speed)
+        from firmware_bridge.emulator import Emulator
+        from firmware_bridge.recording import synthetic
+
+        log.info("no bundled sample trace; using a synthetic 60 s walk")
+        return ReplaySource(data=Emulator(synthetic(60.0, seed=0)).wire_bytes(), speed=speed)
+    if a.replay:
+        return ReplaySource(a.replay, speed=1.0 if a.speed is None else a.speed)
+    return open_source(_source_url(a, cfg))
+
+
+def _open_sinks(urls: list[str]) -> list[Any]:
+    from .sinks import open_sink
+
+    sinks: list[Any] = []
+    try:
+        for url in urls:
+            sinks.append(open_sink(url))
+    except BaseException:
+        for s in sinks:
+            s.close(timeout=1.0)
+        raise
+    return sinks
+
+
+def run(a: Args) -> int:
+    from .interpreter import Anonymizer
+    from .manifest import load
+    from .metrics import Metrics
+    from .pipeline import Pipeline
+    from .watchdog import Notifier, Watchdog
+
+    cfg = load_config(a.config)
+    cfg = with_overrides(cfg, {
+        "window.stride": a.stride, "runtime.status_interval_s": a.status_interval,
+        "runtime.metrics_file": a.metrics_file, "model.bundle": a.bundle,
+        "model.allow_ungated": True if a.allow_ungated else None, "source.wait": True if a.wait else None,
+        "sinks.urls": a.sink,
+    })  # fmt: skip
+    if not a.debug:
+        logging.getLogger().setLevel(cfg.runtime.log_level.upper())
+    bundle = Path(cfg.model.bundle) if cfg.model.bundle else DEFAULT_BUNDLE
+    manifest = load(bundle, allow_ungated=cfg.model.allow_ungated)
+    if not manifest.gate_passed:
+        log.warning("UNGATED: model %s did not pass its release gate (--allow-ungated)", manifest.model_version)
+    anonymizer = Anonymizer(manifest, num_threads=cfg.model.num_threads)
+    source = _build_source(a, cfg)
+    urls = cfg.sinks.urls or (["stdout://"] if a.demo else [default_sink_url()])
+    sinks = _open_sinks(urls)
+    metrics = Metrics(ungated=not manifest.gate_passed)
+    notifier = Notifier() if cfg.runtime.watchdog else Notifier({})
+    pipe = Pipeline(source, manifest, anonymizer, sinks, cfg, metrics=metrics, watchdog=Watchdog(notifier))
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: draining", signum)
+        pipe.stop()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    log.info("model %s (%s), window %d@%g Hz stride %d, source %s, %d sink(s)", manifest.model_version,
+             anonymizer.backend, pipe.spec.length, pipe.spec.rate_hz, pipe.spec.stride, source.url, len(sinks))  # fmt: skip
+    try:
+        pipe.run()
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        notifier.close()
+    return 0
+
+
+def list_ports() -> int:
+    try:
+        from serial.tools import list_ports as lp
+    except ImportError:
+        print("edge-anonymize: list-ports needs pyserial: pip install 'edge-anonymize[edge]'", file=sys.stderr)
+        return 4
+    ports = sorted(lp.comports(), key=lambda p: p.device)
+    for port in ports:
+        print(f"{port.device}\t{port.description}\t{port.hwid}")
+    if not ports:
+        print("no serial ports found", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["list-ports"]:
+        return list_ports()
+    a = build_parser().parse_args(argv, namespace=Args())
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("edge-anonymize: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if a.debug else logging.INFO)
+    try:
+        return run(a)
+    except EdgeError as exc:
+        if a.debug:
+            traceback.print_exc()
+        code = next((c for cls, c in EXIT_CODES.items() if isinstance(exc, cls)), 1)
+        print(f"edge-anonymize: error: {exc}", file=sys.stderr)
+        return code
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        root.removeHandler(handler)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""``unix:///run/edge-anonymize/windows.sock``: the default sink; apps connect and read JSON lines.
+
+The socket file is created with mode 0660 (a world-writable mode is refused) and an optional
+group, so only the gateway's group can read anonymized windows. Peers are checked with
+``SO_PEERCRED`` where Linux offers it. A client that does not read never stalls the gateway: each
+client has a bounded send buffer and is disconnected (and counted) when it overflows.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import socket
+import stat
+import struct
+import threading
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ..errors import SinkError
+from .base import AnonymizedWindow, QueuedSink
+
+__all__ = ["UnixSink"]
+
+
+class _Client:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.pending = sock, bytearray()
+
+
+class UnixSink(QueuedSink):
+    """Unix stream socket server broadcasting newline-delimited JSON windows.
+
+    Args:
+        path: socket file path (its folder is created 0755 if missing).
+        mode: socket file permissions; must not grant "other" write.
+        group: group name or gid owning the socket (default: the process's group).
+        allow_uids: peer uids allowed to connect; default = this uid, root, and the socket's group.
+        client_buffer: bytes queued per client before that client is dropped.
+    """
+
+    def __init__(self, path: str | Path, *, mode: int = 0o660, group: str | int | None = None,
+                 allow_uids: set[int] | None = None, client_buffer: int = 1 << 20, maxsize: int = 1024) -> None:
+        self.path = Path(path)
+        self.url = f"unix://{self.path}"
+        if mode & stat.S_IWOTH or mode & stat.S_IROTH:
+            raise SinkError(f"unix sink mode {mode:o} would let any user read or write windows; use 0660 or stricter")
+        self.allow_uids, self.client_buffer = allow_uids, client_buffer
+        self.clients_dropped = self.clients_refused = 0
+        self._clients: list[_Client] = []
+        self._lock = threading.Lock()
+        try:
+            self.gid = grp.getgrnam(group).gr_gid if isinstance(group, str) else (os.getgid() if group is None else group)
+        except KeyError as exc:
+            raise SinkError(f"unix sink group {group!r} does not exist") from exc
+        try:
+            self._server = self._listen(mode)
+        except OSError as exc:
+            raise SinkError(f"cannot create unix sink {self.path}: {exc.strerror or exc}") from exc
+        self._accepting = True
+        self._acceptor = threading.Thread(target=self._accept_loop, name="unix-sink-accept", daemon=True)
+        self._acceptor.start()
+        super().__init__(maxsize=maxsize)
+
+    @classmethod
+    def from_url(cls, url: str) -> UnixSink:
+        u = urlsplit(url)
+        q = {k: v[-1] for k, v in parse_qs(u.query).items()}
+        path = unquote(u.netloc + u.path)
+        if not path:
+            raise SinkError(f"unix sink needs unix:///path/to.sock, got {url!r}")
+        try:
+            uids = {int(v) for v in q["allow_uids"].split(",")} if "allow_uids" in q else None
+            group: str | int | None = q.get("group")
+            if isinstance(group, str) and group.isdigit():
+                group = int(group)
+            return cls(path, mode=int(q.get("mode", "0660"), 8), group=group, allow_uids=uids)
+        except ValueError as exc:
+            raise SinkError(f"bad unix sink option in {url!r}: {exc}") from exc
+
+    def _listen(self, mode: int) -> socket.socket:
+        self.path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        if self.path.exists() or self.path.is_symlink():
+            if not stat.S_ISSOCK(self.path.lstat().st_mode):
+                raise OSError(f"{self.path} exists and is not a socket; refusing to replace it")
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:  # a live gateway still owns it: do not steal its socket
+                probe.connect(str(self.path))
+                raise OSError(f"{self.path} is in use by another process")
+            except (ConnectionRefusedError, FileNotFoundError):
+                self.path.unlink(missing_ok=True)  # stale socket from a crashed run
+            finally:
+                probe.close()
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)  # never a window of time with a permissive socket file
+        try:
+            srv.bind(str(self.path))
+        finally:
+            os.umask(old)
+        os.chmod(self.path, mode)
+        if self.gid != os.getgid():
+            os.chown(self.path, -1, self.gid)
+        srv.listen(16)
+        srv.settimeout(0.2)
+        return srv
+
+    def _peer_allowed(self, conn: socket.socket) -> bool:
+        if not hasattr(socket, "SO_PEERCRED"):
+            return True  # not Linux: rely on the file mode
+        _pid, uid, gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+        if self.allow_uids is not None:
+            return uid in self.allow_uids
+        return uid in (0, os.getuid()) or gid == self.gid
+
+    def _accept_loop(self) -> None:
+        while self._accepting:
+            try:
+                conn, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not self._peer_allowed(conn):
+                self.clients_refused += 1
+                conn.close()
+                continue
+            conn.setblocking(False)
+            with self._lock:
+                self._clients.append(_Client(conn))
+
+    @property
+    def client_count(self) -> int:
+        with self._lock:
+            return len(self._clients)
+
+    def _write(self, window: AnonymizedWindow) -> None:
+        record = window.to_json() + b"\n"
+        with self._lock:
+            clients = list(self._clients)
+        for c in clients:
+            c.pending += record
+            try:
+                sent = c.sock.send(c.pending)
+                del c.pending[:sent]
+            except BlockingIOError:
+                pass
+            except OSError:  # client went away
+                self._drop(c, counted=False)
+                continue
+            if len(c.pending) > self.client_buffer:
+                self._drop(c, counted=True)
+
+    def _drop(self, c: _Client, *, counted: bool) -> None:
+        with self._lock:
+            if c in self._clients:
+                self._clients.remove(c)
+        if counted:
+            self.clients_dropped += 1
+            self.stats.last_error = "a slow client was disconnected (send buffer full)"
+        c.sock.close()
+
+    def _close(self) -> None:
+        self._accepting = False
+        self._acceptor.join(1.0)
+        self._server.close()
+        with self._lock:
+            for c in self._clients:
+                c.sock.close()
+            self._clients.clear()
+        self.path.unlink(missing_ok=True)

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+import types
+
+import numpy as np
+import pytest
+
+from edge_runtime.errors import ModelError
+from edge_runtime.interpreter import Anonymizer, load_interpreter
+from edge_runtime.manifest import load
+from edge_runtime.normalizer import dequantize, quantize
+
+from .conftest import SPEC
+
+
+def raw_windows(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = np.array([9.8, 0.6], np.float32)
+    return base + rng.standard_normal((n, *SPEC.shape)).astype(np.float32) * np.array([3.0, 0.5], np.float32)
+
+
+def test_prepare_is_normalize_then_quantize_bit_for_bit(anonymizer, manifest):
+    for w in raw_windows(20):
+        want = quantize(manifest.normalization.apply(w), manifest.input.scale, manifest.input.zero_point)
+        np.testing.assert_array_equal(anonymizer.prepare(w)[0], want)
+
+
+def test_run_matches_a_plain_interpreter_call(anonymizer, manifest):
+    it, _ = load_interpreter(manifest.model_path)
+    ind, outd = it.get_input_details()[0], it.get_output_details()[0]
+    for w in raw_windows(5, seed=1):
+        q = quantize(manifest.normalization.apply(w), *ind["quantization"])
+        it.set_tensor(ind["index"], q[None])
+        it.invoke()
+        y = dequantize(it.get_tensor(outd["index"])[0], *outd["quantization"])
+        np.testing.assert_array_equal(anonymizer.run(w), manifest.normalization.invert(y))
+    out = anonymizer.run(raw_windows(1)[0])
+    assert out.shape == SPEC.shape and out.dtype == np.float32
+
+
+def test_run_does_not_keep_or_alias_its_input(anonymizer):
+    w = raw_windows(1, seed=2)[0]
+    a = anonymizer.run(w)
+    b = anonymizer.run(w + 50)
+    assert not np.shares_memory(a, b) and not np.array_equal(a, b)
+    np.testing.assert_array_equal(anonymizer.run(w), a)
+
+
+def test_quantization_mismatch_with_manifest_is_refused(manifest):
+    bad = dataclasses.replace(manifest, input=dataclasses.replace(manifest.input, scale=manifest.input.scale * 1.5))
+    with pytest.raises(ModelError, match="quantization") as e:
+        Anonymizer(bad)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("field,value,match", [("output", ("float32",), "dtype"), ("input", ((64, 2),), "shape")])
+def test_dtype_and_shape_mismatch_are_refused(manifest, field, value, match):
+    info = getattr(manifest, field)
+    changed = dataclasses.replace(info, **({"dtype": value[0]} if match == "dtype" else {"shape": value[0]}))
+    with pytest.raises(ModelError, match=match):
+        Anonymizer(dataclasses.replace(manifest, **{field: changed}))
+
+
+def test_missing_and_garbage_model_files_are_one_line_errors(bundle, tmp_path):
+    m = load(bundle)
+    with pytest.raises(ModelError, match="does not exist"):
+        Anonymizer(dataclasses.replace(m, root=tmp_path))
+    (tmp_path / m.model.file).write_bytes(b"not a flatbuffer" * 10)
+    with pytest.raises(ModelError) as e:
+        Anonymizer(dataclasses.replace(m, root=tmp_path))
+    assert "\n" not in str(e.value)
+
+
+def test_per_window_overhead_is_small(anonymizer, capsys):
+    """Prints the measured numbers; asserts only a generous bound (a loaded 2-core machine)."""
+    ws = raw_windows(50, seed=3)
+    for w in ws[:10]:
+        anonymizer.run(w)
+    bare, full = [], []
+    for w in ws:
+        anonymizer.prepare(w)
+        t0 = time.perf_counter()
+        anonymizer.invoke()
+        bare.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        anonymizer.run(w)
+        full.append(time.perf_counter() - t0)
+    b, f = np.median(bare) * 1e6, np.median(full) * 1e6
+    with capsys.disabled():
+        print(f"\n[interpreter] invoke p50 {b:.1f} us, prepare+invoke+dequantize p50 {f:.1f} us")
+    assert f < 20_000
+
+
+def test_missing_interpreter_gives_the_pip_hint(monkeypatch, manifest):
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)
+    monkeypatch.setitem(sys.modules, "tflite_runtime", None)
+    with pytest.raises(ModelError, match=r"pip install 'edge-anonymize\[edge\]'"):
+        load_interpreter(manifest.model_path)
+
+
+def test_legacy_tflite_runtime_is_the_fallback(monkeypatch, manifest):
+    from ai_edge_litert.interpreter import Interpreter
+
+    legacy = types.ModuleType("tflite_runtime")
+    legacy.interpreter = types.SimpleNamespace(Interpreter=Interpreter)  # same API, older package name
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)
+    monkeypatch.setitem(sys.modules, "tflite_runtime", legacy)
+    a = Anonymizer(manifest)
+    assert a.backend == "tflite_runtime" and a.run(raw_windows(1)[0]).shape == SPEC.shape

@@ -1,0 +1,104 @@
+"""The promise: no raw sample leaves the process. A canary sample is planted in the input and searched
+for in every sink record, log line, metrics file and error message, under faults too."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import struct
+
+import numpy as np
+import pytest
+
+from edge_runtime.config import from_dict
+from edge_runtime.contract import to_view
+from edge_runtime.pipeline import Pipeline
+from edge_runtime.sinks import AnonymizedWindow, MemorySink
+from edge_runtime.sources.replay import ReplaySource
+from edge_runtime.windower import Window
+
+from .conftest import CANARY, HELLO, SPEC, canonical, sample_frames, walk_counts, wire
+
+
+def canary_needles() -> list[bytes]:
+    """The canary as wire bytes and as text in the forms a leak would take (JSON floats, repr)."""
+    raw = struct.pack("<6h", *CANARY)
+    canon = canonical(np.array([CANARY], np.int16))[0]
+    view = to_view(canon[None], SPEC.view)[0]
+    needles = [raw, raw.hex().encode()]
+    for v in (*canon, *view):
+        needles += [repr(round(float(v), 5)).encode(), f"{float(v):.4f}".encode()]
+    needles += [str(c).encode() for c in CANARY if abs(c) > 999]
+    return needles
+
+
+def corrupt_some(data: bytes, every: int = 1499) -> bytes:
+    b = bytearray(data)
+    for i in range(5, len(b), every):
+        if b[i] not in (0, 1):
+            b[i] ^= 0x01  # keeps framing (never creates a 0x00 delimiter)
+    return bytes(b)
+
+
+@pytest.mark.parametrize("fault", ["clean", "corrupt", "duplicate+reorder"])
+def test_canary_never_leaves(manifest, anonymizer, tmp_path, caplog, fault):
+    counts = walk_counts(2000, canary_every=7)
+    frames = sample_frames(counts)
+    if fault == "duplicate+reorder":
+        frames = frames[:50] + [frames[52], frames[51], frames[51]] + frames[53:]
+    data = wire(frames)
+    if fault == "corrupt":
+        data = corrupt_some(data)
+    assert struct.pack("<6h", *CANARY) in data  # the canary is really on the wire
+    metrics = tmp_path / "metrics.json"
+    cfg = from_dict({"runtime": {"metrics_file": str(metrics), "status_interval_s": 0.001}})
+    sink = MemorySink()
+    caplog.set_level(logging.DEBUG)
+    p = Pipeline(ReplaySource(data=data, speed=0), manifest, anonymizer, [sink], cfg)
+    p.run()
+    assert sink.windows
+    outputs = [w.to_json() for w in sink.windows]
+    outputs += [caplog.text.encode(), metrics.read_bytes(), json.dumps(p.metrics.snapshot()).encode()]
+    for blob in outputs:
+        for needle in canary_needles():
+            assert needle not in blob
+    for w in sink.windows:  # every record went through the model: none equals its raw window
+        raw = to_view(canonical(counts[w.start_sample : w.start_sample + SPEC.length]), SPEC.view)
+        assert not np.allclose(w.data, raw, atol=1e-3)
+
+
+def test_error_messages_carry_no_samples(bundle, capfd):
+    """Failures while canary data is on the wire: only one-line, content-free errors come out."""
+    from edge_runtime import cli
+
+    f = bundle.parent / "bad.imu"
+    counts = walk_counts(300, canary_every=1)
+    f.write_bytes(wire(sample_frames(counts, hello=None)) + corrupt_some(wire(sample_frames(counts)), 50))
+    bad_rate = bundle.parent / "rate.imu"
+    bad_rate.write_bytes(wire(sample_frames(counts, hello=dataclasses.replace(HELLO, rate_hz=100.0))))
+    runs = (
+        (["--replay", str(f), "--speed", "0", "--bundle", str(bundle / "x")], 3),
+        (["--replay", str(f), "--speed", "0", "--bundle", str(bundle), "--sink", "bogus://x"], 6),
+        (["--replay", str(bad_rate), "--speed", "0", "--bundle", str(bundle), "--sink", "memory://"], 5),
+        (["--replay", str(f), "--speed", "0", "--bundle", str(bundle), "--sink", "memory://", "--debug"], 0),
+    )
+    for args, code in runs:
+        assert cli.main(args) == code
+    out = capfd.readouterr()
+    text = (out.out + out.err).encode()
+    assert text.count(b"error:") == 3
+    for needle in canary_needles():
+        assert needle not in text
+
+
+def test_sinks_refuse_anything_but_anonymized_windows():
+    sink = MemorySink()
+    raw = Window(0, 0, np.zeros(SPEC.shape, np.float32))
+    for thing in (raw, raw.data, b"\x00" * 12, {"data": [1, 2]}):
+        with pytest.raises(TypeError, match="AnonymizedWindow"):
+            sink.send(thing)  # type: ignore[arg-type]
+    assert sink.windows == []
+    ok = AnonymizedWindow(0, "imu", 0, None, 0.0, 50.0, SPEC.channels, SPEC.units, np.zeros(SPEC.shape, np.float32))
+    sink.send(ok)
+    assert sink.windows == [ok]
