@@ -116,6 +116,7 @@ class Anonymizer:
         self._input = np.zeros(shape, np.int8 if self.quant_in else np.float32)
         self._f_in_scale, self._f_in_zp = np.float32(self.in_scale), np.float32(self.in_zp)
         self._f_out_scale, self._f_out_zp = np.float32(self.out_scale), np.float32(self.out_zp)
+        self._lo, self._hi = np.float32(-128), np.float32(127)
         self.last_invoke_s = 0.0
 
     def prepare(self, window: np.ndarray) -> np.ndarray:
@@ -128,8 +129,12 @@ class Anonymizer:
             np.divide(t, self._f_in_scale, out=t)
             np.rint(t, out=t)
             np.add(t, self._f_in_zp, out=t)
-            np.clip(t, -128, 127, out=t)
-        np.copyto(self._input, self._tmp, casting="unsafe")
+            # saturate with two plain ufuncs (np.clip's wrapper costs ~3 us per call), the second
+            # writing straight into the int8 input buffer
+            np.maximum(t, self._lo, out=t)
+            np.minimum(t, self._hi, out=self._input[0], casting="unsafe")
+        else:
+            np.copyto(self._input, self._tmp)
         return self._input
 
     def invoke(self) -> np.ndarray:
@@ -145,10 +150,11 @@ class Anonymizer:
         """Raw view window ``(length, C)`` -> anonymized window ``(length, C)`` float32 in view units."""
         self.prepare(window)
         y = self.invoke()[0]
-        out: np.ndarray = y.astype(np.float32)
-        if self.quant_out:
-            np.subtract(out, self._f_out_zp, out=out)
+        if self.quant_out:  # int8 -> float32 in the subtraction itself: one pass fewer than astype
+            out: np.ndarray = np.subtract(y, self._f_out_zp, dtype=np.float32)
             np.multiply(out, self._f_out_scale, out=out)
+        else:
+            out = y.astype(np.float32)
         np.multiply(out, self._std, out=out)  # Normalization.invert
         np.add(out, self._mean, out=out)
         return out

@@ -20,3 +20,13 @@ def hapt_root() -> Path:
     if not (root / "RawData" / "labels.txt").is_file():
         pytest.skip(f"UCI HAPT not found at {root} (set EDGE_ANON_DATASETS)")
     return root
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Opt-in hardware paths (bleak's habit): skipped with a reason unless asked for."""
+    parser.addoption(
+        "--ble-vhci",
+        action="store_true",
+        default=False,
+        help="also run bleak against an emulated wearable through /dev/vhci (needs root, hci_vhci, bluetoothd)",
+    )

@@ -24,7 +24,7 @@ from edge_runtime.normalizer import Normalization
 
 from .errors import CheckpointError
 
-__all__ = ["Run", "load_run", "save_run_json", "MODEL_NAME", "RUN_JSON"]
+__all__ = ["Run", "load_run", "save_run_json", "json_default", "MODEL_NAME", "RUN_JSON"]
 
 MODEL_NAME = "anonymizer.keras"
 RUN_JSON = "run.json"
@@ -55,13 +55,14 @@ def save_run_json(root: Path, meta: dict[str, Any]) -> Path:
     out = root / RUN_JSON
     fd, tmp = tempfile.mkstemp(dir=root, prefix=".run-", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(meta, f, indent=2, default=_jsonable)
+        json.dump(meta, f, indent=2, default=json_default)
         f.write("\n")
     os.replace(tmp, out)
     return out
 
 
-def _jsonable(o: object) -> object:
+def json_default(o: object) -> object:
+    """``json.dump(default=...)`` for numpy scalars/arrays and paths (run.json, evaluation.json)."""
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):

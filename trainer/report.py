@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .baselines import BASELINE_RATES, resample_baseline
-from .checkpoint import RUN_JSON, load_run, save_run_json
+from .checkpoint import RUN_JSON, json_default, load_run, save_run_json
 from .data import load_windows
 from .errors import CheckpointError
 from .evaluate import EvalConfig, Transform, evaluate, release, train_raw_attacker
@@ -115,16 +115,6 @@ def _markdown(results: dict[str, Any], figures: list[Path]) -> str:
     return "\n".join(lines)
 
 
-def _json_default(o: object) -> object:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serializable: {type(o).__name__}")
-
-
 def write_report(results: dict[str, Any], out_dir: str | Path, *, examples: dict[str, Any] | None = None) -> dict[str, Path]:
     """Write evaluation.json, report.md and the PNG figures into ``out_dir``.
 
@@ -146,7 +136,7 @@ def write_report(results: dict[str, Any], out_dir: str | Path, *, examples: dict
         variant = "anonymizer" if "anonymizer" in examples.get("released", {}) else None
         figures.append(plot_spectrograms(examples, out / "spectrograms.png", variant))
     paths.update({p.stem: p for p in figures})
-    text = json.dumps(results, indent=2, default=_json_default, allow_nan=False)
+    text = json.dumps(results, indent=2, default=json_default, allow_nan=False)
     paths["evaluation"] = _atomic_write(out / "evaluation.json", text + "\n")
     paths["report"] = _atomic_write(out / "report.md", _markdown(results, figures))
     return paths

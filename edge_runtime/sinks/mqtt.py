@@ -74,7 +74,9 @@ class MqttSink(Sink):
         self._connected_once = False
         self._republish_at: float | None = None
         self.connects = self.republished = 0
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
         if username is not None:
             self._client.username_pw_set(username, password)
         if tls or cafile:

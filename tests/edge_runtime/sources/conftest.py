@@ -9,15 +9,6 @@ import pytest
 from edge_runtime.sources.ble_bumble import BumbleWearable
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--ble-vhci",
-        action="store_true",
-        default=False,
-        help="also run bleak against an emulated wearable through /dev/vhci (needs root, hci_vhci, bluetoothd)",
-    )
-
-
 @pytest.fixture
 def wearable() -> Iterator[BumbleWearable]:
     """A bumble-emulated wearable on an in-process link; ``wearable.hci`` is the central's transport."""
