@@ -14,10 +14,21 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 import numpy as np
 
-__all__ = ["AnonymizedWindow", "SinkStats", "Sink", "QueuedSink", "MemorySink"]
+__all__ = ["AnonymizedWindow", "SinkStats", "Sink", "QueuedSink", "MemorySink", "url_options", "flag"]
+
+
+def url_options(query: str) -> dict[str, str]:
+    """``a=1&b=x`` -> ``{"a": "1", "b": "x"}`` (the last value wins), for every sink URL."""
+    return {k: v[-1] for k, v in parse_qs(query).items()}
+
+
+def flag(value: str | None) -> bool:
+    """A boolean URL option: ``1``, ``true`` or ``yes`` (any case) is on."""
+    return (value or "").lower() in ("1", "true", "yes")
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ..errors import SinkError
-from .base import AnonymizedWindow, QueuedSink
+from .base import AnonymizedWindow, QueuedSink, flag, url_options
 
 __all__ = ["FileSink", "repair_tail"]
 
@@ -79,12 +79,12 @@ class FileSink(QueuedSink):
     @classmethod
     def from_url(cls, url: str) -> FileSink:
         u = urlsplit(url)
-        q = {k: v[-1] for k, v in parse_qs(u.query).items()}
+        q = url_options(u.query)
         path = unquote(u.path)
         if not path:
             raise SinkError(f"file sink needs file:///absolute/path.jsonl, got {url!r}")
         try:
-            return cls(path, fsync=q.get("fsync", "0") in ("1", "true", "yes"), max_bytes=int(q.get("max_bytes", "0")))
+            return cls(path, fsync=flag(q.get("fsync")), max_bytes=int(q.get("max_bytes", "0")))
         except ValueError as exc:
             raise SinkError(f"bad file sink option in {url!r}: {exc}") from exc
 

@@ -15,10 +15,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ..errors import SinkError
-from .base import AnonymizedWindow, Sink
+from .base import AnonymizedWindow, Sink, flag, url_options
 
 __all__ = ["MqttSink", "Deduper"]
 
@@ -98,7 +98,7 @@ class MqttSink(Sink):
     @classmethod
     def from_url(cls, url: str) -> MqttSink:
         u = urlsplit(url)
-        q = {k: v[-1] for k, v in parse_qs(u.query).items()}
+        q = url_options(u.query)
         if not u.hostname:
             raise SinkError(f"MQTT sink needs mqtt://host[:port]/topic, got {url!r}")
         try:
@@ -106,7 +106,7 @@ class MqttSink(Sink):
                 u.hostname, u.port or (8883 if u.scheme == "mqtts" else 1883), unquote(u.path.lstrip("/")) or "edge-anonymize/windows",
                 qos=int(q.get("qos", "1")), client_id=q.get("client_id", ""),
                 username=unquote(u.username) if u.username else None, password=unquote(u.password) if u.password else None,
-                tls=u.scheme == "mqtts" or q.get("tls", "0") in ("1", "true"), cafile=q.get("cafile"),
+                tls=u.scheme == "mqtts" or flag(q.get("tls")), cafile=q.get("cafile"),
                 spool=int(q.get("spool", "4096")), republish_delay_s=float(q.get("republish_delay", "2.0")),
             )
         except ValueError as exc:

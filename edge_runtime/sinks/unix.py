@@ -15,10 +15,10 @@ import stat
 import struct
 import threading
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ..errors import SinkError
-from .base import AnonymizedWindow, QueuedSink
+from .base import AnonymizedWindow, QueuedSink, url_options
 
 __all__ = ["UnixSink"]
 
@@ -65,7 +65,7 @@ class UnixSink(QueuedSink):
     @classmethod
     def from_url(cls, url: str) -> UnixSink:
         u = urlsplit(url)
-        q = {k: v[-1] for k, v in parse_qs(u.query).items()}
+        q = url_options(u.query)
         path = unquote(u.netloc + u.path)
         if not path:
             raise SinkError(f"unix sink needs unix:///path/to.sock, got {url!r}")

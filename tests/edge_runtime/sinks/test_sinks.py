@@ -188,3 +188,10 @@ def test_unix_refuses_to_steal_a_live_socket(tmp_path: Path) -> None:
     stale.bind(str(path))  # a stale socket file from a crashed run is replaced
     stale.close()
     UnixSink(path).close()
+
+
+def test_url_options_and_flags_are_parsed_once_for_every_sink() -> None:
+    from edge_runtime.sinks.base import flag, url_options
+
+    assert url_options("fsync=0&fsync=1&max_bytes=9") == {"fsync": "1", "max_bytes": "9"}
+    assert [flag(v) for v in ("1", "true", "YES", "0", "no", "", None)] == [True, True, True, False, False, False, False]
