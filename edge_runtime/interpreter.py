@@ -112,8 +112,10 @@ class Anonymizer:
         self._mean = np.asarray(norm.mean, np.float32)
         self._std = np.asarray(norm.std, np.float32)
         shape = (1, *manifest.window.shape)
-        self._tmp = np.zeros(shape, np.float32)  # preallocated: normalize/quantize in place
         self._input = np.zeros(shape, np.int8 if self.quant_in else np.float32)
+        # preallocated: normalize (and quantize) in place; a float-I/O model is normalized straight
+        # into its input buffer, the int8 quantization then happens inside the graph
+        self._tmp = np.zeros(shape, np.float32) if self.quant_in else self._input
         self._f_in_scale, self._f_in_zp = np.float32(self.in_scale), np.float32(self.in_zp)
         self._f_out_scale, self._f_out_zp = np.float32(self.out_scale), np.float32(self.out_zp)
         self._lo, self._hi = np.float32(-128), np.float32(127)
@@ -133,8 +135,6 @@ class Anonymizer:
             # writing straight into the int8 input buffer
             np.maximum(t, self._lo, out=t)
             np.minimum(t, self._hi, out=self._input[0], casting="unsafe")
-        else:
-            np.copyto(self._input, self._tmp)
         return self._input
 
     def invoke(self) -> np.ndarray:
@@ -153,8 +153,8 @@ class Anonymizer:
         if self.quant_out:  # int8 -> float32 in the subtraction itself: one pass fewer than astype
             out: np.ndarray = np.subtract(y, self._f_out_zp, dtype=np.float32)
             np.multiply(out, self._f_out_scale, out=out)
-        else:
-            out = y.astype(np.float32)
+        else:  # get_tensor returned a copy: invert the normalization in place
+            out = y if y.dtype == np.float32 else y.astype(np.float32)
         np.multiply(out, self._std, out=out)  # Normalization.invert
         np.add(out, self._mean, out=out)
         return out

@@ -39,7 +39,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data", required=True, help="dataset folder the run was trained on (HAPT: folder with RawData/)")
     g.add_argument("--out", required=True, help="bundle folder to write (replaced atomically)")
     c = p.add_argument_group("conversion")
-    c.add_argument("--io", choices=("int8", "float"), default="int8", help="I/O type of the runtime's int8 model")
+    c.add_argument("--io", choices=("float", "int8"), default="float",
+                   help="I/O of the runtime's int8 model: float32 around the int8 graph (default: (de)quantized "
+                   "inside the model, the runtime only normalizes) or int8 (the runtime quantizes)")
     c.add_argument("--representative", type=int, default=300, help="calibration windows from the training split")
     c.add_argument("--opset", type=int, default=17, help="ONNX opset")
     r = p.add_argument_group("release gate")
@@ -96,7 +98,7 @@ def export_run(
     data_root: str | Path,
     out: str | Path,
     *,
-    io: str = "int8",
+    io: str = "float",
     skip_gate: bool = False,
     eval_cfg: Any = None,
     limits: Any = None,

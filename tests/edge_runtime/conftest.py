@@ -42,8 +42,10 @@ def _tiny_model():  # type: ignore[no-untyped-def]
     return keras.Model(inp, out)
 
 
-def build_bundle(folder: Path) -> Manifest:
-    """Full-int8 TFLite of a tiny Conv1D model + a gate-passed manifest, written to ``folder``."""
+def build_bundle(folder: Path, io: str = "int8") -> Manifest:
+    """Full-int8 TFLite of a tiny Conv1D model + a gate-passed manifest, written to ``folder``.
+
+    ``io="float"`` keeps float32 I/O around the same int8 graph (what ``aae export`` ships)."""
     import keras
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
@@ -65,18 +67,20 @@ def build_bundle(folder: Path) -> Manifest:
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = gen
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
+    if io == "int8":
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
     tflite = bytes(conv.convert())
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "anonymizer_int8.tflite").write_bytes(tflite)
     it = Interpreter(model_content=tflite)
     ind, outd = it.get_input_details()[0], it.get_output_details()[0]
-    info = [TensorInfo(tuple(int(v) for v in d["shape"][1:]), "int8", float(d["quantization"][0]),
-                       int(d["quantization"][1])) for d in (ind, outd)]  # fmt: skip
+    info = [TensorInfo(tuple(int(v) for v in d["shape"][1:]), "int8" if io == "int8" else "float32",
+                       float(d["quantization"][0]), int(d["quantization"][1])) for d in (ind, outd)]  # fmt: skip
     manifest = Manifest(
         model_version="tiny-test",
-        model=Artifact("anonymizer_int8.tflite", hashlib.sha256(tflite).hexdigest(), "tflite", "int8"),
+        model=Artifact("anonymizer_int8.tflite", hashlib.sha256(tflite).hexdigest(), "tflite",
+                       "int8" if io == "int8" else "int8-float-io"),
         input=info[0],
         output=info[1],
         window=SPEC,
@@ -102,6 +106,12 @@ def bundle(bundle_master: Path, tmp_path: Path) -> Path:
     dest = tmp_path / "bundle"
     shutil.copytree(bundle_master, dest)
     return dest
+
+
+@pytest.fixture(scope="session")
+def float_io_manifest(tmp_path_factory: pytest.TempPathFactory) -> Manifest:
+    """The same tiny model (same seed) with float32 I/O around its int8 graph."""
+    return build_bundle(tmp_path_factory.mktemp("bundle") / "tiny-float-io", io="float")
 
 
 @pytest.fixture(scope="session")

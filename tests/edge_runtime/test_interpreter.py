@@ -41,6 +41,19 @@ def test_run_matches_a_plain_interpreter_call(anonymizer, manifest):
     assert out.shape == SPEC.shape and out.dtype == np.float32
 
 
+def test_float_io_model_normalizes_into_its_input_and_matches_int8_io(anonymizer, manifest, float_io_manifest):
+    """The shipped layout: float32 I/O around the int8 graph, (de)quantized inside the model with its
+    own parameters. Same weights, so the release differs from the int8-I/O model by rounding only."""
+    fio = Anonymizer(float_io_manifest)
+    assert not fio.quant_in and not fio.quant_out and fio.in_scale == 0.0
+    it, _ = load_interpreter(float_io_manifest.model_path)
+    assert np.dtype(np.int8) in {np.dtype(d["dtype"]) for d in it.get_tensor_details()}
+    lsb = manifest.output.scale * float(np.max(manifest.normalization.std))
+    for w in raw_windows(10, seed=3):
+        np.testing.assert_array_equal(fio.prepare(w)[0], manifest.normalization.apply(w))
+        assert np.max(np.abs(fio.run(w) - anonymizer.run(w))) <= 2 * lsb + 1e-5
+
+
 def test_run_does_not_keep_or_alias_its_input(anonymizer):
     w = raw_windows(1, seed=2)[0]
     a = anonymizer.run(w)

@@ -68,12 +68,12 @@ def test_failing_gate_exits_1_naming_the_check_and_writes_an_ungated_bundle(
     assert m.gate["checks"]["int8_vs_float_mse"]["passed"] is False and m.gate["passed"] is False
 
 
-def test_skip_gate_with_float_io_writes_an_ungated_float_io_bundle(
+def test_skip_gate_writes_an_ungated_bundle_with_float_io_by_default(
     tmp_path: Path, run_dir: Path, hapt_subset: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "bundle"
     assert (
-        main(["--run", str(run_dir), "--data", str(hapt_subset), "--out", str(out), "--skip-gate", "--io", "float"])
+        main(["--run", str(run_dir), "--data", str(hapt_subset), "--out", str(out), "--skip-gate"])
         == 0
     )
     assert "not run (--skip-gate)" in capsys.readouterr().out
@@ -87,6 +87,6 @@ def test_aae_attaches_the_export_subcommand(tmp_path: Path, hapt_subset: Path, c
     from trainer.cli import main as aae
 
     args = build_parser().parse_args(["--debug", "export", "--run", "r", "--data", "d", "--out", "o", "--quick"])
-    assert args.command == "export" and args.debug is True and args.quick and args.io == "int8"
+    assert args.command == "export" and args.debug is True and args.quick and args.io == "float"
     rc = aae(["export", "--run", str(tmp_path / "nope"), "--data", str(hapt_subset), "--out", str(tmp_path / "b")])
     assert rc == 2 and "is not a finished training run" in _one_line(capsys.readouterr().err)
