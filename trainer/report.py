@@ -55,6 +55,12 @@ def _unseen(block: dict[str, Any]) -> str:
     return "n/a" if not u else f"{_fmt(u['accuracy'])} (chance {_fmt(u['chance'])})"
 
 
+def _f1(a: dict[str, Any]) -> str:
+    """Mean macro-F1 with its spread over the seeded classifiers when there are several."""
+    sd = a.get("macro_f1_sd")
+    return _fmt(a["macro_f1"]) + (f" ± {sd:.1f}" if sd is not None else "")
+
+
 def summarize(results: dict[str, Any]) -> dict[str, Any]:
     """The headline numbers per variant, for run.json's ``evaluation`` key."""
     out: dict[str, Any] = {}
@@ -62,6 +68,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         raw, ret = r["identity_raw_attacker"], r["identity_retrained_attacker"]
         out[name] = {
             "activity_macro_f1": r["activity"]["macro_f1"],
+            "activity_macro_f1_sd": r["activity"].get("macro_f1_sd"),
             "identity_raw_attacker": raw["accuracy"],
             "identity_retrained_attacker": ret["accuracy"],
             "identity_raw_attacker_unseen_only": (raw.get("unseen_only") or {}).get("accuracy"),
@@ -90,7 +97,7 @@ def _markdown(results: dict[str, Any], figures: list[Path]) -> str:
     for name, r in variants.items():
         a, raw, ret, d = r["activity"], r["identity_raw_attacker"], r["identity_retrained_attacker"], r["distortion"]
         lines.append(
-            f"| {name} | {_fmt(a['macro_f1'])} | {_fmt(a['accuracy'])} "
+            f"| {name} | {_f1(a)} | {_fmt(a['accuracy'])} "
             f"| {_fmt(raw['accuracy'])} ({_fmt(raw['train_subjects']['accuracy'])} / {_fmt(raw['test_subjects']['accuracy'])}) "
             f"| {_unseen(raw)} "
             f"| {_fmt(ret['accuracy'])} ({_fmt(ret['train_subjects']['accuracy'])} / {_fmt(ret['test_subjects']['accuracy'])}) "
@@ -103,6 +110,9 @@ def _markdown(results: dict[str, Any], figures: list[Path]) -> str:
         f"({first['identity_raw_attacker']['n_subjects']} subjects).",
         "",
         PROTOCOL,
+        "",
+        "Activity macro-F1: mean ± standard deviation over the seeded activity classifiers "
+        "(`activity_seeds`); accuracy and the confusion matrix are pooled over them.",
         "",
         "'seen' subjects are the anonymizer's training subjects (it saw their trial A, never trial B); "
         "'unseen' subjects were never seen by the anonymizer.",

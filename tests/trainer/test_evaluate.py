@@ -81,6 +81,19 @@ def test_subject_leaking_release_is_caught_by_the_retrained_attacker(
     assert ret["accuracy"] >= r["identity_raw_attacker"]["accuracy"]
 
 
+def test_activity_f1_is_the_mean_over_seeded_classifiers(small: tuple[WindowSet, Splits]) -> None:
+    from trainer.evaluate import _activity
+
+    ws, splits = small
+    one = _activity(ws.x, ws, splits, EvalConfig.quick(epochs=3))
+    two = _activity(ws.x, ws, splits, EvalConfig.quick(epochs=3, activity_seeds=2))
+    assert len(two["macro_f1_runs"]) == 2 and two["macro_f1_runs"][0] == one["macro_f1_runs"][0]  # seed k=0 is shared
+    assert two["macro_f1"] == pytest.approx(np.mean(two["macro_f1_runs"]), abs=0.01)
+    assert two["macro_f1_sd"] == pytest.approx(np.std(two["macro_f1_runs"], ddof=1), abs=0.01)
+    assert one["macro_f1_sd"] is None
+    assert np.array(two["confusion"]).sum() == 2 * two["n_test_windows"]  # pooled over both classifiers
+
+
 def test_transform_must_keep_shape_and_be_finite(small: tuple[WindowSet, Splits], raw_attacker: Attackers) -> None:
     ws, splits = small
     with pytest.raises(ValueError, match="shape"):
