@@ -1,7 +1,8 @@
 """Wires the stages, nothing else: source -> decoder -> windower -> normalizer/interpreter -> sinks.
 
-Two threads. The *reader* owns the source: it reads byte chunks into a bounded queue (overflow is
-dropped and counted; the decoder then sees a sequence gap) and reconnects on loss with capped
+Two threads. The *reader* owns the source: it reads byte chunks into a bounded queue (a live
+device's overflow is dropped and counted, the decoder then sees a sequence gap; a recording waits
+for room instead, so an unpaced replay loses nothing) and reconnects on loss with capped
 exponential backoff (paho-style, clock and sleep injectable). The *processor* (the caller's thread)
 decodes, windows, runs the model and hands ``AnonymizedWindow`` records to sinks, whose ``send``
 never blocks. ``stop()`` (SIGTERM) drains the queue within ``drain_timeout_s`` and closes sinks.
@@ -112,10 +113,10 @@ class Pipeline:
 
     # -- reader thread -------------------------------------------------------------------------
 
-    def _put_marker(self, marker: object) -> None:
+    def _put_waiting(self, item: object) -> None:
         while not self._stop.is_set():
             try:
-                self._q.put(marker, timeout=0.1)
+                self._q.put(item, timeout=0.1)
                 return
             except queue.Full:
                 continue
@@ -142,18 +143,21 @@ class Pipeline:
                         if not data:
                             continue
                         self.backoff.reset()
+                        if self.source.can_wait:
+                            self._put_waiting(data)
+                            continue
                         try:
                             self._q.put_nowait(data)
                         except queue.Full:
                             self.metrics.add("queue_overflow")
                 except SourceError as exc:
                     self.source.close()
-                    self._put_marker(_RECONNECT)
+                    self._put_waiting(_RECONNECT)
                     self.metrics.add("reconnects")
                     self._lost(exc)
                 except EOFError:
                     self.source.close()
-                    self._put_marker(_EOF)
+                    self._put_waiting(_EOF)
                     return
             self.source.close()
         except BaseException as exc:  # a bug in a source must end the run, not hang it

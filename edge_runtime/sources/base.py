@@ -18,6 +18,9 @@ class Source:
     """
 
     url: str = ""
+    #: A recording can wait for the consumer, so the pipeline blocks on a full queue instead of
+    #: dropping its bytes; a live device cannot wait (its overflow is dropped and counted).
+    can_wait: bool = False
 
     def open(self) -> None:
         """Connect; raises ``SourceError`` with a one-line reason if the device cannot be used."""

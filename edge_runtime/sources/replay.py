@@ -32,6 +32,8 @@ class ReplaySource(Source):
     clock: monotonic time [s] (injectable, like pyserial's ``Timeout.TIME``).
     """
 
+    can_wait = True  # a file never loses bytes to a full queue, even unpaced
+
     def __init__(self, path: str | Path | None = None, *, data: bytes | None = None, speed: float = 1.0,
                  loop: bool = False, clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         if (path is None) == (data is None):

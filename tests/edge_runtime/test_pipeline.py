@@ -90,6 +90,22 @@ def test_clean_replay_gives_every_window(manifest, anonymizer):
     assert p.windower.counts["restarts"] == 0
 
 
+class SlowAnonymizer(Recorder):
+    def run(self, w):
+        time.sleep(0.002)
+        return super().run(w)
+
+
+def test_unpaced_replay_waits_for_a_slow_processor_instead_of_dropping(manifest, anonymizer):
+    r = synthetic(60.0, seed=3)
+    sink = MemorySink()
+    p = Pipeline(ReplaySource(data=Emulator(r).wire_bytes(), speed=0), manifest, SlowAnonymizer(anonymizer), [sink],
+                 cfg(source={"queue_chunks": 1}, window={"stride": 8}))  # fmt: skip
+    p.run()
+    assert p.metrics.counters.get("queue_overflow", 0) == 0
+    assert [w.start_sample for w in sink.windows] == list(range(0, len(r) - SPEC.length + 1, 8))
+
+
 @pytest.mark.parametrize("faults,spf", [
     (Faults(seed=3, drop=0.01, corrupt=0.01, duplicate=0.03, reorder=0.01), 5),
     (Faults(seed=4, drop=0.005, duplicate=0.01), 1),  # single-sample gaps: interpolated
