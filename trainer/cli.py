@@ -29,6 +29,7 @@ class Args(argparse.Namespace):
     resume: bool
     set: list[str]
     quick: bool
+    activity_seeds: int | None
 
 
 def _parse_override(item: str) -> tuple[str, object]:
@@ -59,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", required=True)
     e.add_argument("--out", default=None, help="report folder (default <run>/eval)")
     e.add_argument("--quick", action="store_true", help="small evaluators (smoke test)")
+    e.add_argument("--activity-seeds", type=int, default=None, metavar="N",
+                   help="activity classifiers per release; F1 is their mean (default 3, --quick 1)")
     try:
         from export.cli import build_parser as build_export
 
@@ -104,7 +107,10 @@ def _dispatch(args: Args) -> int:
         from .evaluators import EvalConfig
         from .report import run_evaluation
 
-        run_evaluation(args.run, args.data, args.out, cfg=EvalConfig.quick() if args.quick else None)
+        if args.activity_seeds is not None and args.activity_seeds < 1:
+            raise TrainerError(f"--activity-seeds must be >= 1, got {args.activity_seeds}")
+        run_evaluation(args.run, args.data, args.out, cfg=EvalConfig.quick() if args.quick else None,
+                       activity_seeds=args.activity_seeds)
         return 0
     if args.command == "export":
         from export.cli import run as run_export

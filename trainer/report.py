@@ -12,6 +12,7 @@ import json
 import math
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +173,7 @@ def pick_examples(ws: Any, idx: np.ndarray, transforms: dict[str, Transform], *,
 
 def run_evaluation(
     run_dir: str | Path, data_root: str | Path, out_dir: str | Path | None = None, *,
-    cfg: EvalConfig | None = None, rates: tuple[float, ...] = BASELINE_RATES,
+    cfg: EvalConfig | None = None, rates: tuple[float, ...] = BASELINE_RATES, activity_seeds: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate a trained run against raw data and the resampling baselines; write the report.
 
@@ -186,6 +187,8 @@ def run_evaluation(
     conf = run.config
     if cfg is None:
         cfg = EvalConfig.quick() if conf.get("eval_quick", False) else EvalConfig()
+    if activity_seeds is not None:
+        cfg = replace(cfg, activity_seeds=activity_seeds)
     spec = run.spec.with_stride(int(conf.get("eval_stride", 32)))
     dataset = str(conf.get("dataset", "hapt"))
     ws = load_windows(dataset, data_root, spec)

@@ -78,8 +78,11 @@ def _tiny_run(root: Path, spec: WindowSpec, meta_extra: dict | None = None) -> P
 def test_run_evaluation_end_to_end(hapt_small_root: Path, tmp_path: Path) -> None:
     run = _tiny_run(tmp_path / "run", WindowSpec())
     cfg = EvalConfig.quick(epochs=2, filters=16, max_train=1000)
-    results = run_evaluation(run, hapt_small_root, cfg=cfg, rates=(5.0,))  # one baseline keeps the test short
+    # one baseline keeps the test short; activity_seeds overrides the config's single seed
+    results = run_evaluation(run, hapt_small_root, cfg=cfg, rates=(5.0,), activity_seeds=2)
     assert list(results["variants"]) == ["raw", "anonymizer", "resample_5hz"]
+    assert all(len(v["activity"]["macro_f1_runs"]) == 2 for v in results["variants"].values())
+    assert results["eval_config"]["activity_seeds"] == 2
     out = run / "eval"
     for name in ("evaluation.json", "report.md", "tradeoff.png", "examples.png", "spectrograms.png"):
         assert (out / name).is_file(), name

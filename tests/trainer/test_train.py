@@ -62,6 +62,12 @@ def test_unknown_config_key_is_one_line(tmp_path, hapt_root):
     assert p.returncode == 2 and "unknown config key: bogus" in p.stderr and "Traceback" not in p.stderr
 
 
+def test_evaluate_refuses_zero_activity_seeds_in_one_line(tmp_path, capsys):
+    assert main(["evaluate", "--run", str(tmp_path), "--data", str(tmp_path), "--activity-seeds", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "aae: error: --activity-seeds must be >= 1, got 0"
+
+
 def test_load_run_of_missing_folder(tmp_path):
     from trainer.errors import CheckpointError
 
