@@ -151,6 +151,18 @@ def _refused(sink: MqttSink, caplog: pytest.LogCaptureFixture, capfd: pytest.Cap
     assert "Traceback" not in capfd.readouterr().err
 
 
+def _send_refused(url: str, n: int, closing: list[Any], caplog: pytest.LogCaptureFixture,
+                  capfd: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """Open ``url``, send ``n`` windows to a broker that will not take them, check the refusal."""
+    caplog.set_level(logging.INFO, logger="edge_anonymize")
+    sink = open_sink(url)
+    closing.append(sink)
+    assert isinstance(sink, MqttSink)
+    for i in range(n):
+        sink.send(window(i))
+    _refused(sink, caplog, capfd, sent=n)
+
+
 # -- username / password ------------------------------------------------------------------------
 
 
@@ -200,27 +212,15 @@ def test_tls_untrusted_ca_is_one_error_line(
     tls_broker: Broker, tls_files: TlsFiles, closing: list[Any], caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    caplog.set_level(logging.INFO, logger="edge_anonymize")
     url = f"mqtt://{_creds()}@127.0.0.1:{tls_broker.port}/{TOPIC}?tls=yes&cafile={quote(str(tls_files.other_ca))}"
-    sink = open_sink(url)
-    closing.append(sink)
-    assert isinstance(sink, MqttSink)
-    for i in range(3):
-        sink.send(window(i))
-    _refused(sink, caplog, capfd, sent=3)
+    _send_refused(url, 3, closing, caplog, capfd)
     _one_error_line(caplog, "TLS connection failed", "CERTIFICATE_VERIFY_FAILED", "cafile=")
 
 
 def test_plain_mqtt_to_a_tls_port_is_one_error_line(
     tls_broker: Broker, closing: list[Any], caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    caplog.set_level(logging.INFO, logger="edge_anonymize")
-    sink = open_sink(f"mqtt://{_creds()}@127.0.0.1:{tls_broker.port}/{TOPIC}")
-    closing.append(sink)
-    assert isinstance(sink, MqttSink)
-    for i in range(3):
-        sink.send(window(i))
-    _refused(sink, caplog, capfd, sent=3)
+    _send_refused(f"mqtt://{_creds()}@127.0.0.1:{tls_broker.port}/{TOPIC}", 3, closing, caplog, capfd)
     _one_error_line(caplog, "closed the connection before accepting it", "tls=yes")
 
 
@@ -229,12 +229,8 @@ def test_tls_to_a_plain_port_is_one_error_line(
     auth_broker: Broker, tls_files: TlsFiles, closing: list[Any], caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    caplog.set_level(logging.INFO, logger="edge_anonymize")
-    sink = open_sink(f"mqtts://{_creds()}@127.0.0.1:{auth_broker.port}/{TOPIC}?cafile={quote(str(tls_files.ca))}")
-    closing.append(sink)
-    assert isinstance(sink, MqttSink)
-    sink.send(window(0))
-    _refused(sink, caplog, capfd, sent=1)
+    url = f"mqtts://{_creds()}@127.0.0.1:{auth_broker.port}/{TOPIC}?cafile={quote(str(tls_files.ca))}"
+    _send_refused(url, 1, closing, caplog, capfd)
     _one_error_line(caplog, "TLS connection failed")
 
 
