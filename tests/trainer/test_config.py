@@ -1,3 +1,4 @@
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,16 @@ def test_defaults_without_file():
     assert load_config() == TrainConfig()
 
 
-@pytest.mark.parametrize("name", ["hapt.toml", "small.toml", "smoke.toml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("*.toml")))
 def test_shipped_configs_load(name):
     cfg = load_config(CONFIGS / name)
     assert cfg.window == 128 and cfg.rounds >= 1
+
+
+def test_private_config_only_raises_the_identity_weight_over_the_shipped_one():
+    shipped, private = load_config(CONFIGS / "hapt.toml"), load_config(CONFIGS / "hapt-private.toml")
+    assert private.beta_id == 2 * shipped.beta_id and private.beta_dist == shipped.beta_dist == 1.5
+    assert replace(private, beta_id=shipped.beta_id) == shipped
 
 
 def test_unknown_key_is_named(tmp_path):
