@@ -31,6 +31,20 @@ SPEC = WindowSpec(50.0, 128, 64, "magnitude")
 CANARY = (0x5A17, 0x1DEA, 0x0BAD, 0x7E57, 0x6A6A, 0x4321)  # a distinctive raw sample planted in inputs
 
 
+class Recorder:
+    """Wraps an anonymizer to keep a copy of every window it was given (the windower's output)."""
+
+    def __init__(self, anonymizer) -> None:  # type: ignore[no-untyped-def]
+        self.inner, self.inputs = anonymizer, []
+
+    def __getattr__(self, name):  # type: ignore[no-untyped-def]
+        return getattr(self.inner, name)
+
+    def run(self, w):  # type: ignore[no-untyped-def]
+        self.inputs.append(np.array(w))
+        return self.inner.run(w)
+
+
 def _tiny_model():  # type: ignore[no-untyped-def]
     import keras
     from keras import layers

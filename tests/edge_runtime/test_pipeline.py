@@ -21,25 +21,11 @@ from edge_runtime.watchdog import Notifier, Watchdog
 from firmware_bridge.emulator import Emulator, Faults
 from firmware_bridge.recording import Recording, synthetic
 
-from .conftest import SPEC, canonical, sample_frames, walk_counts, wire
+from .conftest import SPEC, Recorder, canonical, sample_frames, walk_counts, wire
 
 
 def cfg(**sections) -> RuntimeConfig:
     return from_dict({"runtime": {"status_interval_s": 0, "drain_timeout_s": 3}, **sections})
-
-
-class Recorder:
-    """Wraps the anonymizer to keep a copy of every window it was given (the windower's output)."""
-
-    def __init__(self, anonymizer) -> None:
-        self.inner, self.inputs = anonymizer, []
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def run(self, w):
-        self.inputs.append(np.array(w))
-        return self.inner.run(w)
 
 
 def run_pipeline(source: Source, manifest, anonymizer, *, sinks=None, config=None, **kw):

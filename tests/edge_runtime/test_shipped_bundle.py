@@ -15,6 +15,8 @@ from edge_runtime.pipeline import Pipeline
 from edge_runtime.sinks import MemorySink
 from edge_runtime.sources.replay import ReplaySource
 
+from .conftest import Recorder
+
 HAPT_ACTIVITIES = ["walking", "upstairs", "downstairs", "sitting", "standing", "laying"]
 
 
@@ -39,17 +41,10 @@ def test_shipped_manifest_is_gated_float_io_and_records_its_provenance(shipped) 
 
 def test_shipped_model_on_real_data_matches_its_float_twin_through_the_pipeline(shipped) -> None:
     cfg = from_dict({"runtime": {"status_interval_s": 0}, "window": {"stride": 32}})
-    inputs: list[np.ndarray] = []
-
-    class Recording(Anonymizer):
-        def run(self, window: np.ndarray) -> np.ndarray:
-            inputs.append(np.array(window))
-            return super().run(window)
-
-    sink = MemorySink()
-    Pipeline(ReplaySource(SAMPLE_TRACE, speed=0), shipped, Recording(shipped), [sink], cfg).run()
+    rec, sink = Recorder(Anonymizer(shipped)), MemorySink()
+    Pipeline(ReplaySource(SAMPLE_TRACE, speed=0), shipped, rec, [sink], cfg).run()
     released = np.stack([w.data for w in sink.windows])
-    raw = np.stack(inputs)
+    raw = np.stack(rec.inputs)
     assert len(released) == (4500 - 128) // 32 + 1 and np.isfinite(released).all()
 
     norm = shipped.normalization
