@@ -15,6 +15,19 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# the main job on a fresh machine: venv + the [edge] extra only (no TensorFlow) + the bundled model on
+# the bundled trace (69 anonymized windows as JSON lines on stdout, a status line on stderr)
+.PHONY: demo dist
+demo: $(BIN)/python
+	$(BIN)/pip install -q -e '.[edge]'
+	$(BIN)/edge-anonymize --demo
+
+# wheel + sdist into dist/ (the wheel holds the bundled model and deploy/ files, no firmware build/)
+dist: $(BIN)/python
+	$(PYTHON) -c 'import build' 2>/dev/null || $(BIN)/pip install -q build
+	rm -rf dist
+	$(PYTHON) -m build --outdir dist .
+
 install: $(BIN)/python
 	$(BIN)/pip install -q -e '.[edge,ble,mqtt,train,export,dev]'
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ratios", "markdown", "plot", "write_all", "TARGETS"]
+__all__ = ["ratios", "markdown", "plot", "write_all", "repo_relative", "TARGETS"]
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TARGETS = {"pipeline_over_invoke": 2.0, "streams_per_core": 1000.0, "cold_start_ms": 250.0, "peak_rss_mb": 60.0}
 
@@ -26,6 +29,18 @@ def ratios(variants: dict[str, Any], baseline: str) -> dict[str, Any]:
             row["invoke_p50"] = v["p50_us"] / base["invoke"]["p50_us"]
         out[name] = row
     return out
+
+
+def repo_relative(text: str, root: Path = ROOT) -> str:
+    """Reports get committed (docs/bench-latest.md): paths under the checkout become repo-relative
+    (``edge_runtime/bundled/...``, ``../shared/datasets/...``), the home folder ``~``."""
+    root = root.resolve()
+    for prefix, short in ((root, ""), (root.parent, "../"), (Path.home(), "~/")):
+        if str(prefix) in ("/", ""):
+            continue
+        text = text.replace(f"{prefix}/", short)
+        text = re.sub(re.escape(str(prefix)) + r"(?![\w.-])", short.rstrip("/") or ".", text)
+    return text
 
 
 def _f(x: Any, nd: int = 1) -> str:
@@ -128,7 +143,7 @@ def markdown(r: dict[str, Any]) -> str:
     if r.get("errors"):
         lines += ["", "## Problems", ""] + [f"- {e}" for e in r["errors"]]
     lines += ["", f"Total benchmark time: {r['seconds']:.0f} s.", ""]
-    return "\n".join(lines)
+    return repo_relative("\n".join(lines))
 
 
 def plot(r: dict[str, Any], path: Path) -> bool:
@@ -181,7 +196,7 @@ def _atomic_text(path: Path, text: str) -> None:
 
 
 def write_all(out: Path, r: dict[str, Any]) -> list[Path]:
-    _atomic_text(out / "bench.json", json.dumps(r, indent=2, default=str) + "\n")
+    _atomic_text(out / "bench.json", repo_relative(json.dumps(r, indent=2, default=str)) + "\n")
     _atomic_text(out / "bench.md", markdown(r))
     paths = [out / "bench.json", out / "bench.md"]
     if plot(r, out / "latency.png"):

@@ -6,14 +6,18 @@
     edge-anonymize --demo                                   # bundled model + sample trace -> stdout
     edge-anonymize list-ports
 
-Exit codes: 0 ok (also after SIGTERM/SIGINT), 2 usage/config, 3 bundle/model, 4 source,
-5 stream does not match the model, 6 sink. Errors are one line; ``--debug`` adds the traceback.
+Exit codes: 0 ok (also after SIGTERM/SIGINT), 2 usage/config, 3 bundle/model, 4 source (also a
+replay file that is empty or holds no valid frame), 5 stream does not match the model, 6 sink.
+Errors are one line; ``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
+import math
+import os
 import signal
 import sys
 import traceback
@@ -23,6 +27,7 @@ from typing import Any
 
 from .config import RuntimeConfig, default_sink_url, load_config, with_overrides
 from .errors import ConfigError, EdgeError, ManifestError, ModelError, SinkError, SourceError, StreamMismatchError
+from .native_log import native_info_filtered
 
 __all__ = ["main", "build_parser", "DEFAULT_BUNDLE", "SAMPLE_TRACE", "EXIT_CODES"]
 
@@ -48,15 +53,47 @@ class Args(argparse.Namespace):
     stride: int | None
     config: str | None
     allow_ungated: bool
+    trusted_key: list[str] | None
+    allow_unsigned: bool
     status_interval: float | None
     metrics_file: str | None
     wait: bool
     debug: bool
 
 
+def version() -> str:
+    """The installed distribution's version (``--version`` of all three CLIs)."""
+    try:
+        return importlib.metadata.version("edge-anonymize")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed; run from a checkout)"
+
+
+def _nonneg_float(text: str) -> float:
+    """argparse type: a finite number >= 0, so ``--speed -1`` is a usage error (exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edge-anonymize", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     src = p.add_argument_group("source (one of)").add_mutually_exclusive_group()
     src.add_argument("--port", metavar="DEV", help="serial port, e.g. /dev/ttyUSB0 or /dev/imu0 (or a source URL)")
     src.add_argument("--ble", metavar="ADDR", help="BLE device address (needs the [ble] extra)")
@@ -64,16 +101,21 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--tcp", metavar="HOST:PORT", help="frames over TCP, e.g. imu-emulator --tcp")
     src.add_argument("--source", metavar="URL", help="any source URL (serial:// ble:// replay:// tcp://)")
     src.add_argument("--demo", action="store_true", help="bundled model on the bundled sample trace, JSON to stdout")
-    p.add_argument("--speed", type=float, help="replay/demo speed, x real time; 0 = as fast as possible")
+    p.add_argument("--speed", type=_nonneg_float, help="replay/demo speed, x real time; 0 = as fast as possible")
     run = p.add_argument_group("model and output")
     run.add_argument("--bundle", metavar="DIR", help=f"model bundle (default {DEFAULT_BUNDLE})")
     run.add_argument("--sink", action="append", metavar="URL",
                      help="repeatable: unix:// udp:// stdout:// file:// mqtt:// (default: unix socket)")  # fmt: skip
-    run.add_argument("--stride", type=int, metavar="N", help="samples between windows (default: the manifest's)")
+    run.add_argument("--stride", type=_nonneg_int, metavar="N",
+                     help="samples between windows, 1..window length (default/0: the manifest's)")  # fmt: skip
     run.add_argument("--allow-ungated", action="store_true", help="run a model that did not pass its release gate")
+    run.add_argument("--trusted-key", action="append", metavar="FILE",
+                     help="repeatable: also trust bundles signed by this Ed25519 .pub (or folder of them)")  # fmt: skip
+    run.add_argument("--allow-unsigned", action="store_true", help="run a bundle whose signature is missing or wrong")
     ops = p.add_argument_group("operation")
     ops.add_argument("--config", metavar="FILE", help="TOML config (see deploy/config.toml)")
-    ops.add_argument("--status-interval", type=float, metavar="S", help="status line period [s]; 0 = off")
+    ops.add_argument("--status-interval", type=_nonneg_float, metavar="S",
+                     help="status line period [s]; 0 = no periodic line, only the summary at exit")  # fmt: skip
     ops.add_argument("--metrics-file", metavar="FILE", help="write counters as JSON (atomically) at each status")
     ops.add_argument("--wait", action="store_true", help="keep retrying if the device is absent at start")
     ops.add_argument("--debug", action="store_true", help="debug logging and tracebacks")
@@ -126,6 +168,19 @@ def _open_sinks(urls: list[str]) -> list[Any]:
     return sinks
 
 
+def _check_start(cfg: RuntimeConfig, window_length: int) -> None:
+    """What would otherwise fail only at the first status or at exit: stride range, metrics folder."""
+    if cfg.window.stride > window_length:
+        raise ConfigError(f"window.stride {cfg.window.stride} is longer than the model's window "
+                          f"({window_length} samples): use 1..{window_length} (0 = the manifest's)")  # fmt: skip
+    if cfg.runtime.metrics_file:
+        folder = Path(cfg.runtime.metrics_file).parent
+        if not folder.is_dir():
+            raise ConfigError(f"metrics file folder {folder} does not exist")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ConfigError(f"metrics file folder {folder} is not writable")
+
+
 def run(a: Args) -> int:
     from .interpreter import Anonymizer
     from .manifest import load
@@ -138,15 +193,23 @@ def run(a: Args) -> int:
         "window.stride": a.stride, "runtime.status_interval_s": a.status_interval,
         "runtime.metrics_file": a.metrics_file, "model.bundle": a.bundle,
         "model.allow_ungated": True if a.allow_ungated else None, "source.wait": True if a.wait else None,
+        "model.trusted_keys": a.trusted_key, "model.allow_unsigned": True if a.allow_unsigned else None,
         "sinks.urls": a.sink,
     })  # fmt: skip
     if not a.debug:
         logging.getLogger().setLevel(cfg.runtime.log_level.upper())
     bundle = Path(cfg.model.bundle) if cfg.model.bundle else DEFAULT_BUNDLE
-    manifest = load(bundle, allow_ungated=cfg.model.allow_ungated)
+    from .signing import trusted_keys
+
+    manifest = load(bundle, allow_ungated=cfg.model.allow_ungated, keys=trusted_keys(cfg.model.trusted_keys),
+                    allow_unsigned=cfg.model.allow_unsigned)  # fmt: skip
+    if manifest.unverified:
+        log.warning("UNSIGNED: %s; running anyway (--allow-unsigned)", manifest.unverified)
+    _check_start(cfg, manifest.window.length)
     if not manifest.gate_passed:
         log.warning("UNGATED: model %s did not pass its release gate (--allow-ungated)", manifest.model_version)
-    anonymizer = Anonymizer(manifest, num_threads=cfg.model.num_threads)
+    with native_info_filtered(not a.debug):
+        anonymizer = Anonymizer(manifest, num_threads=cfg.model.num_threads)
     source = _build_source(a, cfg)
     urls = cfg.sinks.urls or (["stdout://"] if a.demo else [default_sink_url()])
     sinks = _open_sinks(urls)
@@ -154,8 +217,11 @@ def run(a: Args) -> int:
     notifier = Notifier() if cfg.runtime.watchdog else Notifier({})
     pipe = Pipeline(source, manifest, anonymizer, sinks, cfg, metrics=metrics, watchdog=Watchdog(notifier))
 
+    signalled: list[int] = []
+
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: draining", signum)
+        signalled.append(signum)
         pipe.stop()
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -167,10 +233,15 @@ def run(a: Args) -> int:
         for s, handler in old.items():
             signal.signal(s, handler)
         notifier.close()
+    if source.url.startswith("replay://") and metrics.counters["windows"] == 0 and not signalled:
+        log.warning("the recording ended without one window (%d frame(s) decoded; a window needs %d samples)",
+                    pipe.decoder.stats().get("frames", 0), pipe.spec.length)  # fmt: skip
     return 0
 
 
-def list_ports() -> int:
+def list_ports(argv: list[str]) -> int:
+    argparse.ArgumentParser(prog="edge-anonymize list-ports",
+                            description="List serial ports: device, description, USB ids.").parse_args(argv)  # fmt: skip
     try:
         from serial.tools import list_ports as lp
     except ImportError:
@@ -187,7 +258,7 @@ def list_ports() -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["list-ports"]:
-        return list_ports()
+        return list_ports(argv[1:])
     a = build_parser().parse_args(argv, namespace=Args())
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("edge-anonymize: %(message)s"))

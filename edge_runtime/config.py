@@ -44,13 +44,17 @@ class SourceConfig:
 class ModelConfig:
     bundle: str = ""  # "" = the bundled edge_runtime/bundled/hapt-magnitude
     allow_ungated: bool = False  # run a model whose release gate did not pass (status says UNGATED)
+    trusted_keys: list[str] = field(default_factory=list)  # more Ed25519 .pub files/folders to trust
+    allow_unsigned: bool = False  # run a bundle whose signature is missing or wrong (status says UNSIGNED)
     num_threads: int = 1  # interpreter threads; 1 keeps latency predictable on a Pi
 
 
 @dataclass(frozen=True)
 class WindowConfig:
     stride: int = 0  # samples between window starts; 0 = the manifest's stride
-    max_interp: int = 2  # gaps of at most this many samples are interpolated and flagged
+    # gaps of at most this many samples are interpolated and flagged: 5 = one lost frame at the firmware's
+    # 5 samples/frame (100 ms). At 5 % frame loss it keeps 96 % of windows instead of 35 % (docs/edge_runtime.md)
+    max_interp: int = 5
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,8 @@ def load_config(path: str | os.PathLike[str] | None, base: RuntimeConfig | None 
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:  # TOML is UTF-8; a binary or Latin-1 file is not a config
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start}): not a TOML file?") from None
     return from_dict(d, base)
 
 

@@ -36,6 +36,10 @@ FLAG_INTERPOLATED = 1
 FLAG_DRIFT = 2
 FLAG_NAMES = {FLAG_INTERPOLATED: "interpolated", FLAG_DRIFT: "rate_drift"}
 U32 = 1 << 32
+# Plausible full-scale ranges (scale x 32767) of a body-worn IMU: ±0.1 g .. ±100 g and ±29 .. ±11,000 dps
+# (real parts: ±2..±16 g, ±125..±4000 dps). A HELLO outside them is a broken or hostile device, not
+# a unit the model was trained on: its windows would be garbage in the manifest's units.
+FULL_SCALE = {"acc_scale": (1.0, 1000.0, "m/s^2"), "gyro_scale": (0.5, 200.0, "rad/s")}
 COUNTERS = ("samples", "blocks", "hellos", "gaps", "missing_samples", "duplicates", "late", "no_hello",
             "wrong_device", "suspect", "resyncs", "clock_jumps", "drift", "reconnects")  # fmt: skip
 
@@ -254,6 +258,9 @@ class StreamDecoder:
 def check_stream(info: StreamInfo, manifest: Manifest, cfg: StreamConfig) -> None:
     """Refuse a stream the model was not trained for (rate, channels, units).
 
+    Samples travel as int16 counts times the HELLO's scales, in m/s² and rad/s (the manifest's
+    units); a scale whose full range (``scale * 32767``) is outside ``FULL_SCALE`` is refused.
+
     Raises:
         StreamMismatchError: one line naming the field, the device's value and the manifest's.
     """
@@ -263,7 +270,12 @@ def check_stream(info: StreamInfo, manifest: Manifest, cfg: StreamConfig) -> Non
     if info.channels != len(CANONICAL_CHANNELS):
         raise StreamMismatchError("channels", len(CANONICAL_CHANNELS), info.channels)
     for name, scale in (("acc_scale", info.acc_scale), ("gyro_scale", info.gyro_scale)):
-        if not (math.isfinite(scale) and scale > 0):
-            raise StreamMismatchError("units", f"{name} > 0", scale)
+        lo, hi, unit = FULL_SCALE[name]
+        full = scale * 32767 if math.isfinite(scale) else math.inf
+        if not (scale > 0 and lo <= full <= hi):
+            raise StreamMismatchError(
+                "units", f"{name} with a full scale of {lo:g}..{hi:g} {unit}",
+                f"{name} {scale:g} {unit} per count (full scale {full:.3g} {unit})",
+            )  # fmt: skip
     if manifest.input.shape and manifest.input.shape[-1] != len(manifest.window.channels):
         raise StreamMismatchError("channels", len(manifest.window.channels), manifest.input.shape[-1])

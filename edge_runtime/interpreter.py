@@ -2,7 +2,10 @@
 
 ``ai_edge_litert`` first, ``tflite_runtime`` as the legacy fallback; never TensorFlow. The int8
 scale/zero point are read from the model (``get_input_details``) and must agree with the manifest,
-so a bundle whose manifest and model disagree is refused instead of silently mis-scaled.
+so a bundle whose manifest and model disagree is refused instead of silently mis-scaled. The same
+holds for versions: the op versions and ``min_runtime_version`` read from the model file must be
+the manifest's, must not need a newer TFLite runtime than the installed backend implements, and an
+op version the backend lacks is refused at load by name (``tflite_info``).
 ``Anonymizer.run`` works on a preallocated batch-of-1 input buffer: no per-window temporaries
 on the way in; the output is a fresh array because it leaves the process.
 """
@@ -10,6 +13,7 @@ on the way in; the output is a fresh array because it leaves the process.
 from __future__ import annotations
 
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -19,11 +23,36 @@ import numpy as np
 from .errors import ModelError
 from .manifest import Manifest, TensorInfo
 from .normalizer import Normalization
+from .tflite_info import check_versions, read_model_info
 
 __all__ = ["load_interpreter", "Anonymizer", "BACKENDS"]
 
 BACKENDS = ("ai_edge_litert", "tflite_runtime")
 _DTYPES = {"int8": np.int8, "float32": np.float32}
+# The TensorFlow Lite runtime level each ai_edge_litert release line implements at least. Its wheels
+# are built from TensorFlow's main branch (2.3.0 carries "2.22.0-dev0") and do not report it, so
+# these are lower bounds; op versions a backend lacks are refused at load whatever this says.
+_LITERT_TFLITE = (((2, 3), "2.21.0"), ((2, 0), "2.19.0"), ((1, 0), "2.18.0"))
+_MISSING_OP = re.compile(r"builtin opcode '(\w+)' version '(\d+)'")
+
+
+def backend_versions(backend: str) -> tuple[str, str | None]:
+    """(the backend package's version, the TFLite runtime version it implements, if known)."""
+    from .tflite_info import parse_version
+
+    try:
+        if backend == "ai_edge_litert":
+            import ai_edge_litert
+
+            ver = str(ai_edge_litert.__version__)
+            key = parse_version(ver)[:2]
+            return ver, next((tfl for floor, tfl in _LITERT_TFLITE if key >= floor), None)
+        import tflite_runtime  # versioned like TensorFlow itself
+
+        ver = str(tflite_runtime.__version__)
+        return ver, ver
+    except (ImportError, AttributeError, ValueError):
+        return "unknown", None
 
 
 def load_interpreter(model_path: str | Path, *, num_threads: int = 1) -> tuple[Any, str]:
@@ -51,6 +80,10 @@ def load_interpreter(model_path: str | Path, *, num_threads: int = 1) -> tuple[A
         interp = cls(model_path=str(path), num_threads=num_threads)
         interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
+        missing = _MISSING_OP.search(str(exc))
+        if missing:
+            raise ModelError(f"model needs op {missing[1]} v{missing[2]}, which {backend} {backend_versions(backend)[0]} "
+                             "does not provide (the model is newer than this runtime: upgrade it)") from None  # fmt: skip
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{backend} cannot load {path.name}: {first}") from None
     return interp, backend
@@ -97,6 +130,12 @@ class Anonymizer:
                 f"manifest input shape {manifest.input.shape} is not the window shape {manifest.window.shape}"
             )
         self.interp, self.backend = load_interpreter(manifest.model_path, num_threads=num_threads)
+        try:
+            info = read_model_info(manifest.model_path.read_bytes())
+        except OSError as exc:
+            raise ModelError(f"cannot read model file {manifest.model_path}: {exc.strerror}") from None
+        ver, tfl = backend_versions(self.backend)
+        check_versions(info, manifest.versions, f"{self.backend} {ver}", tfl)
         try:
             ind, outd = self.interp.get_input_details(), self.interp.get_output_details()
         except (ValueError, RuntimeError) as exc:

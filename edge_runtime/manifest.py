@@ -3,12 +3,15 @@
 A bundle is a folder::
 
     manifest.json                 this schema (``SCHEMA_VERSION``)
+    manifest.sig                  Ed25519 signature over manifest.json's exact bytes (``signing``)
     anonymizer_int8.tflite        the model the runtime runs (``model``)
     anonymizer_float.tflite ...   further artefacts (``artifacts``), each with its sha256
 
 Everything the runtime must not guess is here: window and channel view, units, normalization,
 quantization parameters, versions of the converter and runtime, training-data attribution,
-evaluation numbers and the release gate's verdict. ``load`` refuses a tampered or unknown bundle.
+evaluation numbers and the release gate's verdict. ``load`` refuses a tampered or unknown bundle;
+given the keys the gateway trusts it also refuses an unsigned or wrongly signed one (the sha256
+checks alone cannot stop an edited manifest whose checksums were recomputed).
 """
 
 from __future__ import annotations
@@ -17,13 +20,17 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .contract import WindowSpec
 from .errors import ManifestError
 from .normalizer import Normalization
+
+if TYPE_CHECKING:
+    from .signing import TrustedKey
 
 __all__ = ["SCHEMA_VERSION", "MANIFEST_NAME", "TensorInfo", "Artifact", "Manifest", "load", "dump", "sha256_file"]
 
@@ -83,6 +90,8 @@ class Manifest:
     artifacts: tuple[Artifact, ...] = ()
     schema_version: int = SCHEMA_VERSION
     root: Path = Path(".")
+    signed_by: str = ""  # id of the trusted key whose signature was verified at load
+    unverified: str = ""  # why the signature was not verified, when loaded with allow_unsigned
 
     @property
     def model_path(self) -> Path:
@@ -142,24 +151,54 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def load(path: str | os.PathLike[str], *, allow_ungated: bool = False, verify: bool = True) -> Manifest:
+def _refuse(reason: str, p: Path) -> ManifestError:
+    return ManifestError(f"{reason}: refusing {p} (sign it with aae export --signing-key KEY, trust the "
+                         "signer with --trusted-key FILE, or run with --allow-unsigned)")  # fmt: skip
+
+
+def load(path: str | os.PathLike[str], *, allow_ungated: bool = False, verify: bool = True,
+         keys: Iterable[TrustedKey] | None = None, allow_unsigned: bool = False) -> Manifest:  # fmt: skip
     """Read and check a bundle (folder or its manifest.json).
 
+    Args:
+        keys: the public keys the caller trusts; ``manifest.sig`` must be a valid signature of one
+            of them over the manifest's exact bytes (the gateway always passes them). None: the
+            signature is not checked (tools that only read a bundle, e.g. the exporter's own check).
+        allow_unsigned: with ``keys``, run an unsigned or wrongly signed bundle anyway; the reason
+            is kept in ``Manifest.unverified`` so every status line can say so.
     Raises:
-        ManifestError: missing/unreadable file, unknown schema, sha256 mismatch of any listed
-            file, or a model whose release gate did not pass (unless ``allow_ungated``).
+        ManifestError: missing/unreadable file, bad or missing signature (with ``keys``), unknown
+            schema, sha256 mismatch of any listed file, or a model whose release gate did not pass
+            (unless ``allow_ungated``).
     """
     p = Path(path)
     mpath = p / MANIFEST_NAME if p.is_dir() else p
     try:
-        d = json.loads(mpath.read_text(encoding="utf-8"))
+        raw = mpath.read_bytes()  # the bytes that are verified are the bytes that are parsed
+        d = json.loads(raw.decode("utf-8"))
     except FileNotFoundError as exc:
         raise ManifestError(f"no model bundle at {p} (missing {MANIFEST_NAME})") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ManifestError(f"cannot read {mpath}: {exc}") from exc
+    signed_by = unverified = ""
+    if keys is not None:
+        from .signing import SIG_NAME, verify_manifest
+
+        try:
+            sig = (mpath.parent / SIG_NAME).read_bytes()
+        except FileNotFoundError:
+            sig = None
+        except OSError as exc:
+            raise ManifestError(f"cannot read {mpath.parent / SIG_NAME}: {exc.strerror}") from None
+        try:
+            signed_by = verify_manifest(raw, sig, keys)
+        except ManifestError as exc:
+            if not allow_unsigned:
+                raise _refuse(str(exc), mpath.parent) from None
+            unverified = str(exc)
     if not isinstance(d, dict):
         raise ManifestError(f"{mpath} is not a JSON object")
-    m = Manifest.from_dict(d, root=mpath.parent)
+    m = replace(Manifest.from_dict(d, root=mpath.parent), signed_by=signed_by, unverified=unverified)
     if verify:
         for art in (m.model, *m.artifacts):
             f = m.root / art.file

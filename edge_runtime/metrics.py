@@ -96,7 +96,7 @@ class Metrics:
                                                 "duplicates", "late", "suspect")}  # fmt: skip
         drops["queue"] = c.get("queue_overflow", 0)
         drop_txt = ",".join(f"{k}:{v}" for k, v in drops.items() if v) or "0"
-        sinks = " ".join(f"{name}={v.get('sent', 0)}/{v.get('dropped', 0)}" for name, v in s.get("sinks", {}).items())
+        sinks = " ".join(_sink_text(name, v) for name, v in s.get("sinks", {}).items())
         lat_i, lat_w = s["latency"]["interpreter"], s["latency"]["window"]
         parts = [
             "UNGATED" if s["ungated"] else "",
@@ -107,10 +107,23 @@ class Metrics:
             f"windows={c['windows']}",
             f"reconnects={c['reconnects']}",
             f"sinks(sent/dropped): {sinks or '-'}",
-            f"invoke_us p50={lat_i['p50_us']} p99={lat_i['p99_us']}",
-            f"window_us p50={lat_w['p50_us']} p99={lat_w['p99_us']}",
+            f"invoke_us p50={_us(lat_i['p50_us'])} p99={_us(lat_i['p99_us'])}",
+            f"window_us p50={_us(lat_w['p50_us'])} p99={_us(lat_w['p99_us'])}",
         ]
         return " ".join(p for p in parts if p)
+
+
+def _us(value: float | None) -> str:
+    """A latency for the status line: ``-`` before the first window instead of ``None``."""
+    return "-" if value is None else str(value)
+
+
+def _sink_text(name: str, v: Mapping[str, Any]) -> str:
+    """``name=sent/dropped``, then the sink's other counters in brackets: ``errors`` when not 0 and
+    any extra count a sink reports (``clients=0`` says a unix socket had no reader)."""
+    extra = [f"{k}={n}" for k, n in v.items() if k not in ("sent", "dropped", "last_error")
+             and isinstance(n, int) and not isinstance(n, bool) and (n or k == "clients")]  # fmt: skip
+    return f"{name}={v.get('sent', 0)}/{v.get('dropped', 0)}" + (f"[{','.join(extra)}]" if extra else "")
 
 
 def write_json(path: str | os.PathLike[str], data: Mapping[str, Any]) -> None:

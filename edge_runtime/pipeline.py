@@ -4,8 +4,11 @@ Two threads. The *reader* owns the source: it reads byte chunks into a bounded q
 device's overflow is dropped and counted, the decoder then sees a sequence gap; a recording waits
 for room instead, so an unpaced replay loses nothing) and reconnects on loss with capped
 exponential backoff (paho-style, clock and sleep injectable). The *processor* (the caller's thread)
-decodes, windows, runs the model and hands ``AnonymizedWindow`` records to sinks, whose ``send``
-never blocks. ``stop()`` (SIGTERM) drains the queue within ``drain_timeout_s`` and closes sinks.
+decodes, windows, runs the model and hands ``AnonymizedWindow`` records to sinks. With a live
+device a sink's ``send`` never blocks (a full sink drops and counts); with a recording every sink
+applies backpressure (``Sink.apply_backpressure``: a bounded wait for room, see sinks/base.py), so
+a replay is paced by its slowest sink and loses nothing, and at its end the sinks are flushed
+before they close. ``stop()`` (SIGTERM) drains the queue within ``drain_timeout_s`` and closes sinks.
 """
 
 from __future__ import annotations
@@ -95,10 +98,19 @@ class Pipeline:
         self.metrics.section("decoder", self.decoder.stats)
         self.metrics.section("windower", lambda: self.windower.counts)
         self.metrics.section("sinks", self._sink_stats)
+        self.metrics.section("bundle", lambda: {"model_version": manifest.model_version, "signed_by": manifest.signed_by,
+                                                "unsigned": bool(manifest.unverified)})  # fmt: skip
+        self._stop_requested = False
+        if source.can_wait:  # a recording waits for its sinks instead of losing windows
+            for sink in self.sinks:
+                sink.apply_backpressure()
 
     def stop(self) -> None:
-        """Ask the pipeline to drain and return (signal-handler safe)."""
+        """Ask the pipeline to drain and return (signal-handler safe); sink waits end by the drain deadline."""
+        self._stop_requested = True
         self._stop.set()
+        for sink in self.sinks:
+            sink.stop_waiting(self.cfg.runtime.drain_timeout_s)
 
     @property
     def stopping(self) -> bool:
@@ -232,6 +244,10 @@ class Pipeline:
         self.metrics.state = "stopped"
         if self._reader is not None:
             self._reader.join(timeout=max(self.cfg.source.read_timeout_s * 2, 1.0))
+        if self.source.can_wait and not self._stop_requested:  # a recording's end: let every sink catch up
+            for sink in self.sinks:
+                if not sink.flush():
+                    log.warning("sink %s did not catch up before closing", sink.url)
         left = max((deadline or self._clock() + self.cfg.runtime.drain_timeout_s) - self._clock(), 0.5)
         for sink in self.sinks:
             try:
@@ -241,8 +257,12 @@ class Pipeline:
         self.report()
 
     def report(self) -> None:
-        """Log the status line and write the metrics file (atomically) if configured."""
+        """Log the status line and write the metrics file (atomically) if configured.
+
+        A bundle whose signature was not verified (``--allow-unsigned``) is named in every line."""
         line = self.metrics.status_line()
+        if self.manifest.unverified:
+            line = f"UNSIGNED {line}"
         log.info("%s", line)
         self.watchdog.notifier.notify(f"STATUS={line[:200]}")
         if self.cfg.runtime.metrics_file:

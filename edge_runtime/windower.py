@@ -46,7 +46,7 @@ class Windower:
         period_us: device sample period, used to give interpolated samples a time [µs].
     """
 
-    def __init__(self, length: int, stride: int, channels: int, *, max_interp: int = 2, period_us: float = 0.0) -> None:
+    def __init__(self, length: int, stride: int, channels: int, *, max_interp: int = 5, period_us: float = 0.0) -> None:
         if length < 1 or stride < 1 or channels < 1 or max_interp < 0:
             raise ValueError("length, stride, channels must be >= 1 and max_interp >= 0")
         self.length, self.stride, self.channels = length, stride, channels

@@ -1,13 +1,15 @@
-"""Write a model bundle atomically: build it in a temp folder beside the target, then rename.
+"""Write a model bundle atomically: build it in a temp folder beside the target, then swap it in.
 
-    <bundle>/
+    <bundle>/                   mode 0755, files 0644: a service user must be able to read a copy
       anonymizer_int8.tflite    the runtime's model (manifest ``model``)
       anonymizer_float.tflite   float reference (``artifacts``)
       anonymizer.onnx           for other runtimes (``artifacts``)
       manifest.json             edge_runtime.manifest schema, every file with its sha256
+      manifest.sig              Ed25519 signature over manifest.json (with a signing key)
       MODEL_CARD.md             what it was trained on, attribution, measured numbers, limits
 
-A crash at any point leaves either the previous bundle or the new one, never a mix.
+A crash at any point leaves either the previous bundle or the new one, never a mix; a bundle whose
+gate failed never replaces one (``install.py`` has the rules).
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from typing import Any
 import numpy as np
 
 from edge_runtime.contract import WindowSpec
-from edge_runtime.manifest import MANIFEST_NAME, Artifact, Manifest, TensorInfo, dump, load
+from edge_runtime.manifest import Artifact, Manifest, TensorInfo, dump, load
+from edge_runtime.signing import public_of, sign_bundle
 
 from .convert import Converted, ExportError, _interpreter
 from .gate import GateResult
+from .install import plan, rejected_path, swap_in
 
 __all__ = ["INT8_NAME", "FLOAT_NAME", "ONNX_NAME", "CARD_NAME", "write_bundle", "tensor_infos"]
 
@@ -40,6 +44,7 @@ def _write(path: Path, data: bytes) -> str:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+    os.chmod(path, 0o644)  # whatever the umask: the gateway's service user reads the bundle
     return hashlib.sha256(data).hexdigest()
 
 
@@ -147,33 +152,28 @@ def model_card(m: Manifest, sizes: dict[str, int]) -> str:
     return "\n".join([*lines, ""])
 
 
-def _swap_in(tmp: Path, out: Path) -> None:
-    """Replace ``out`` by ``tmp`` with renames only (the old bundle is removed after the swap)."""
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.rename(out, old)
-    os.rename(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def write_bundle(out: str | os.PathLike[str], conv: Converted, run: Any, gate: GateResult, *,
+                 signing_key: Any = None, allow_ungated: bool = False, force: bool = False) -> Manifest:  # fmt: skip
+    """Write the bundle for ``run`` (a ``trainer.checkpoint.Run``) atomically; returns its manifest,
+    whose ``root`` is where it landed: ``out``, or ``<out>.rejected`` when the gate failed.
 
-
-def write_bundle(out: str | os.PathLike[str], conv: Converted, run: Any, gate: GateResult) -> Manifest:
-    """Write the bundle for ``run`` (a ``trainer.checkpoint.Run``) into ``out`` atomically.
-
-    The bundle is written whether or not the gate passed; ``manifest.gate.passed`` tells the runtime.
-
+    Args:
+        signing_key: an Ed25519 private key (``edge_runtime.signing.load_private_key``): writes
+            ``manifest.sig``. Without one the bundle is unsigned (the gateway refuses it by default).
+        allow_ungated: an ungated bundle (--skip-gate/--allow-failed) may land in ``out``, if that
+            holds no bundle yet (or ``force``).
     Raises:
-        ExportError: ``out`` exists and is not a bundle (never overwritten), or the files cannot be written.
+        ExportError: ``out`` is not a bundle (never overwritten), a rule of ``install.plan`` forbids
+            the write, or the files cannot be written.
     """
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST_NAME).is_file())):
-        raise ExportError(f"{out} exists and is not a model bundle; refusing to overwrite it")
+    target = plan(out, allow_ungated=allow_ungated, force=force, signed=signing_key is not None).out
+    dest = target if gate.passed or allow_ungated else rejected_path(target)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.tmp-"))
+        os.chmod(tmp, 0o755)  # mkdtemp makes 0700: a service user could not read the bundle
     except OSError as exc:
-        raise ExportError(f"cannot create the bundle folder beside {out}: {exc.strerror}") from exc
+        raise ExportError(f"cannot create the bundle folder beside {dest}: {exc.strerror}") from exc
     try:
         sha = {
             name: _write(tmp / name, data)
@@ -209,12 +209,14 @@ def write_bundle(out: str | os.PathLike[str], conv: Converted, run: Any, gate: G
             root=tmp,
         )
         dump(manifest, tmp)
-        (tmp / CARD_NAME).write_text(model_card(manifest, sizes), encoding="utf-8")
-        _swap_in(tmp, out)
+        _write(tmp / CARD_NAME, model_card(manifest, sizes).encode("utf-8"))
+        if signing_key is not None:
+            sign_bundle(tmp, signing_key)
+        swap_in(tmp, dest)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise ExportError(f"cannot write the bundle {out}: {exc.strerror or exc}") from exc
+        raise ExportError(f"cannot write the bundle {dest}: {exc.strerror or exc}") from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return load(out, allow_ungated=True)
+    return load(dest, allow_ungated=True, keys=None if signing_key is None else [public_of(signing_key)])

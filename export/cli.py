@@ -1,11 +1,17 @@
-"""``aae export`` — convert a trained run, run the release gate, write the bundle.
+"""``aae export`` — convert a trained run, run the release gate, write (and sign) the bundle.
 
-    aae export --run runs/hapt --data ../shared/datasets/uci-hapt --out bundles/hapt
+    aae export --run runs/hapt --data ../shared/datasets/uci-hapt --out bundles/hapt --signing-key ~/.keys/aae.key
     python -m export.cli --run runs/hapt --data ../shared/datasets/uci-hapt --out bundles/hapt --quick
 
+A failed gate never replaces a bundle: ``--out`` stays byte-identical and the new bundle is written
+to ``<out>.rejected/`` for inspection. ``--skip-gate``/``--allow-failed`` write an ungated bundle to
+``--out`` only if it holds no bundle yet (``--force`` replaces one). ``--out`` is checked before any
+conversion. ``--signing-key`` (or ``$AAE_SIGNING_KEY``) signs the manifest (``aae keygen`` makes a key).
+
 Exit codes: 0 bundle written and gate passed (or --skip-gate: written, marked ungated);
-1 gate failed (bundle written with gate.passed=false, the runtime refuses it unless --allow-ungated);
-2 error (missing run or data, unusable model, conversion failure). One line each; --debug shows tracebacks.
+1 gate failed (bundle written with gate.passed=false to <out>.rejected, or to --out with
+--allow-failed; the runtime refuses it unless --allow-ungated); 2 error (missing run or data,
+unusable model, a refused --out, conversion failure). One line each; --debug shows tracebacks.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ class Args(argparse.Namespace):
     out: str
     io: str
     skip_gate: bool
+    allow_failed: bool
+    force: bool
+    signing_key: str | None
     quick: bool
     limit: list[str]
     representative: int
@@ -37,7 +46,11 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("inputs and output")
     g.add_argument("--run", required=True, help="trained run folder (anonymizer.keras + run.json)")
     g.add_argument("--data", required=True, help="dataset folder the run was trained on (HAPT: folder with RawData/)")
-    g.add_argument("--out", required=True, help="bundle folder to write (replaced atomically)")
+    g.add_argument("--out", required=True, help="bundle folder to write (replaced atomically if the gate passes)")
+    g.add_argument("--signing-key", metavar="FILE", default=os.environ.get("AAE_SIGNING_KEY") or None,
+                   help="Ed25519 private key (PEM) to sign the manifest with (default $AAE_SIGNING_KEY; aae keygen)")
+    g.add_argument("--force", action="store_true",
+                   help="let an ungated or unsigned bundle replace the bundle in --out")
     c = p.add_argument_group("conversion")
     c.add_argument("--io", choices=("float", "int8"), default="float",
                    help="I/O of the runtime's int8 model: float32 around the int8 graph (default: (de)quantized "
@@ -46,6 +59,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     c.add_argument("--opset", type=int, default=17, help="ONNX opset")
     r = p.add_argument_group("release gate")
     r.add_argument("--skip-gate", action="store_true", help="parity checks only; the bundle is marked ungated")
+    r.add_argument("--allow-failed", action="store_true",
+                   help="write a bundle whose gate failed to --out (not <out>.rejected); never over a bundle without --force")
     r.add_argument("--quick", action="store_true", help="small gate evaluators (smoke test)")
     r.add_argument(
         "--limit",
@@ -104,20 +119,32 @@ def export_run(
     limits: Any = None,
     n_representative: int = 300,
     opset: int = 17,
+    signing_key: str | Path | None = None,
+    allow_failed: bool = False,
+    force: bool = False,
     log: Any = print,
 ) -> tuple[Any, Any]:
-    """Convert ``run_dir``, gate it on ``data_root``, write ``out``. Returns ``(Manifest, GateResult)``.
+    """Convert ``run_dir``, gate it on ``data_root``, write the bundle. Returns ``(Manifest, GateResult)``;
+    ``Manifest.root`` is where it landed (``out``, or ``<out>.rejected`` for a failed gate).
 
     Raises:
-        CheckpointError, DatasetError: run or data unusable. ExportError: conversion or bundle failure.
+        CheckpointError, DatasetError: run or data unusable. ExportError: a refused ``out`` (before
+        any work), conversion or bundle failure. ConfigError: an unusable signing key.
     """
+    from edge_runtime.signing import load_private_key
     from trainer.checkpoint import load_run
     from trainer.errors import DatasetError
 
     from .bundle import write_bundle
     from .convert import convert_all
     from .gate import DEFAULT_LIMITS, eval_data, representative_windows, run_gate
+    from .install import plan
 
+    allow_ungated = skip_gate or allow_failed
+    key = load_private_key(signing_key) if signing_key else None
+    plan(out, allow_ungated=allow_ungated, force=force, signed=key is not None)  # before minutes of work
+    if key is None:
+        log("no --signing-key: the bundle will be unsigned (the gateway refuses it unless --allow-unsigned)")
     if not Path(data_root).exists():
         raise DatasetError(f"dataset folder {data_root} does not exist")
     run = load_run(run_dir)
@@ -135,7 +162,7 @@ def export_run(
     gate = run_gate(
         run.model, conv, run.norm, ws, splits, cfg=eval_cfg, limits=limits or DEFAULT_LIMITS, skip_evaluation=skip_gate
     )
-    manifest = write_bundle(out, conv, run, gate)
+    manifest = write_bundle(out, conv, run, gate, signing_key=key, allow_ungated=allow_ungated, force=force)
     return manifest, gate
 
 
@@ -167,6 +194,9 @@ def run(args: argparse.Namespace) -> int:
             limits=_limits(args.limit),
             n_representative=args.representative,
             opset=args.opset,
+            signing_key=args.signing_key,
+            allow_failed=args.allow_failed,
+            force=args.force,
             log=lambda s: print(f"aae export: {s}", flush=True),
         )
     except (ExportError, TrainerError, EdgeError, OSError) as exc:
@@ -174,10 +204,13 @@ def run(args: argparse.Namespace) -> int:
             raise
         print(f"aae export: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         return 2
+    where = manifest.root
+    signed = f", signed by key {manifest.signed_by}" if manifest.signed_by else ", unsigned"
     if gate.failed:
-        print(f"aae export: {gate.summary()}; bundle {args.out} written with gate.passed=false", file=sys.stderr)
+        kept = "" if Path(where) == Path(args.out) else f"; {args.out} left unchanged"
+        print(f"aae export: {gate.summary()}; bundle written to {where} with gate.passed=false{kept}", file=sys.stderr)
         return 1
-    print(f"aae export: {gate.summary()}; bundle {args.out} ({manifest.model_version})")
+    print(f"aae export: {gate.summary()}; bundle {where} ({manifest.model_version}{signed})")
     return 0
 
 

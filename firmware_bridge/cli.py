@@ -1,14 +1,18 @@
 """``imu-emulator``: replay a recording as wire-protocol frames onto a pty, a TCP socket or a file.
 
 imu-emulator --synthetic 60                       # prints the pty path, e.g. /dev/pts/7
-imu-emulator --hapt ../datasets/uci-hapt --exp 1 --speed 4 --drop 0.01 --seed 3
+imu-emulator --hapt ../shared/datasets/uci-hapt --exp 1 --speed 4 --drop 0.01 --seed 3
 imu-emulator --synthetic 600 --speed 0 --out walk.imu
 imu-emulator --synthetic 60 --tcp 0               # prints tcp://127.0.0.1:PORT
+
+Exit codes: 0 done, 1 error (unreadable recording, port in use; one line, --debug for the
+traceback), 2 usage (bad option, e.g. --tcp 99999).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import signal
 import socket
 import sys
@@ -50,17 +54,36 @@ class Args(argparse.Namespace):
     hello_rate: float | None
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("edge-anonymize")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed; run from a checkout)"
+
+
+def _tcp_port(text: str) -> int:
+    """argparse type: a TCP port 0..65535 (0 = any free one), so a typo is a usage error, not a traceback."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0..65535 (0 = a free port), got {port}")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="imu-emulator", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     src = p.add_argument_group("source (one of)")
     src.add_argument("--hapt", metavar="DIR", help="UCI HAPT folder (or its RawData folder)")
     src.add_argument("--exp", type=int, default=1, help="HAPT experiment number (default 1)")
     src.add_argument("--synthetic", type=float, metavar="SECONDS", help="deterministic synthetic walk")
     out = p.add_argument_group("output (default --pty)")
     out.add_argument("--pty", action="store_true", help="create a pseudo-terminal and print its path")
-    out.add_argument("--tcp", type=int, metavar="PORT", help="serve one client on 127.0.0.1:PORT (0 = free port)")
+    out.add_argument("--tcp", type=_tcp_port, metavar="PORT", help="serve one client on 127.0.0.1:PORT (0 = free port)")
     out.add_argument("--out", metavar="FILE", help="write the byte stream to a .imu file")
     run = p.add_argument_group("replay")
     run.add_argument("--speed", type=float, default=1.0, help="x real time; 0 = as fast as possible")

@@ -4,15 +4,21 @@ The obvious cheap alternative to an anonymizer is to release less: a lower sampl
 resampling baseline low-passes the window (zero-phase, in the frequency domain, on a mirrored
 copy so the window edges do not ring), keeps every k-th sample, and linearly interpolates back
 to the original grid, so the same evaluators apply unchanged.
+
+``label_only`` is the other end: a release that carries nothing but the true activity label. No
+signal release can be more private at equal activity F1; its identity accuracy is what the label
+distribution alone gives away. It needs to know which window it releases, so it is a
+``StreamTransform`` (``release(x, *, stream, start)``, see ``trainer.evaluate.release_windows``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["identity", "lowpass", "resample_baseline", "gaussian_noise", "BASELINE_RATES"]
+__all__ = ["identity", "lowpass", "resample_baseline", "gaussian_noise", "label_only", "LabelOnly", "BASELINE_RATES"]
 
 BASELINE_RATES = (10.0, 5.0)  # Hz, the released rates evaluated next to the anonymizer
 
@@ -77,3 +83,34 @@ def gaussian_noise(std: Sequence[float], scale: float = 0.5, seed: int = 0) -> C
 
     transform.__name__ = f"noise_{scale:g}std"
     return transform
+
+
+class LabelOnly:
+    """Release only the activity label: window = 1 in the label's time segment (W // K samples of
+    K = vocabulary size), 0 elsewhere, in every channel. Labels are looked up by (stream, start)."""
+
+    __name__ = "label_only"
+
+    def __init__(self, ws: Any) -> None:
+        from .evaluate import stream_ids
+
+        self.n_classes = len(ws.activity_names)
+        if ws.spec.length < self.n_classes:
+            raise ValueError(f"a {ws.spec.length}-sample window cannot hold {self.n_classes} label segments")
+        self._label = dict(zip(zip(stream_ids(ws).tolist(), ws.start.tolist(), strict=True), ws.activity.tolist(), strict=True))
+
+    def release(self, x: np.ndarray, *, stream: np.ndarray, start: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        try:
+            lab = np.array([self._label[k] for k in zip(np.asarray(stream).tolist(), np.asarray(start).tolist(), strict=True)],
+                           np.int64)
+        except KeyError as exc:
+            raise ValueError(f"label_only: window {exc.args[0]} is not in the windows it was built from") from None
+        seg = x.shape[1] // self.n_classes
+        onehot = (np.arange(x.shape[1])[None, :] // seg) == lab[:, None]  # (N, W)
+        return np.repeat(onehot[:, :, None], x.shape[2], axis=2).astype(np.float32)
+
+
+def label_only(ws: Any) -> LabelOnly:
+    """The "activity label only" baseline for the windows of ``ws``."""
+    return LabelOnly(ws)

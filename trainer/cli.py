@@ -4,12 +4,15 @@
     aae evaluate --run runs/hapt --data ../shared/datasets/uci-hapt
     aae export --run runs/hapt --data ../shared/datasets/uci-hapt --out bundle/
 
-Every trainer error prints one line and exits 2; ``--debug`` shows the traceback.
+Every trainer error prints one line and exits 2, also a command whose extra is not installed
+(``aae train`` in an edge-only install: "pip install 'edge-anonymize[train]'"); ``--debug`` shows
+the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -30,6 +33,11 @@ class Args(argparse.Namespace):
     set: list[str]
     quick: bool
     activity_seeds: int | None
+    eval_data: list[str]
+    cross: str | None
+    baselines_only: bool
+    taxonomy: str | None
+    stride: int | None
 
 
 def _parse_override(item: str) -> tuple[str, object]:
@@ -45,8 +53,40 @@ def _parse_override(item: str) -> tuple[str, object]:
         return key.strip(), raw  # bare strings
 
 
+# command -> (extra, modules it cannot run without): checked before any data is loaded
+_NEEDS = {"train": ("train", ("tensorflow", "keras")), "evaluate": ("train", ("tensorflow", "keras")),
+          "export": ("export", ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime"))}  # fmt: skip
+
+
+def _missing(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is None
+    except (ImportError, ValueError):  # a blocked or half-installed module
+        return True
+
+
+def _preflight(args: Args) -> None:
+    """The one-line errors a newcomer hits first: a missing extra, a config file that is not text."""
+    extra, modules = _NEEDS.get(args.command, ("", ()))
+    for name in modules:
+        if _missing(name):
+            raise TrainerError(f"aae {args.command} needs the [{extra}] extra (no module named {name!r}): "
+                               f"pip install 'edge-anonymize[{extra}]' (from a checkout: pip install '.[{extra}]')")  # fmt: skip
+    config = getattr(args, "config", None)
+    if config is not None:
+        try:
+            Path(config).read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise TrainerError(f"config file {config} is not UTF-8 text (byte {exc.start}): not a TOML file?") from None
+        except OSError:
+            pass  # load_config names a missing or unreadable file
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from edge_runtime.cli import version
+
     p = argparse.ArgumentParser(prog="aae", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train an anonymizer (paper Fig. 6 + adaptive attackers)")
@@ -55,13 +95,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="run folder to write")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
-    e = sub.add_parser("evaluate", help="raw vs anonymized: activity F1, identity (raw-trained and retrained attackers)")
-    e.add_argument("--run", required=True)
-    e.add_argument("--data", required=True)
-    e.add_argument("--out", default=None, help="report folder (default <run>/eval)")
+    e = sub.add_parser("evaluate", help="raw vs anonymized: activity F1, identity (raw-trained and retrained attackers); "
+                       "--cross DATASET: the attack suite on other datasets' people")
+    e.add_argument("--run", default=None, help="run folder (not with --baselines-only)")
+    e.add_argument("--data", dest="eval_data", action="append", default=[], metavar="DIR|NAME=DIR",
+                   help="dataset root, a parent folder of the roots, or NAME=DIR (repeatable)")
+    e.add_argument("--out", default=None, help="report folder (default <run>/eval, or <run>/eval-cross-NAME with --cross)")
     e.add_argument("--quick", action="store_true", help="small evaluators (smoke test)")
     e.add_argument("--activity-seeds", type=int, default=None, metavar="N",
                    help="activity classifiers per release; F1 is their mean (default 3, --quick 1)")
+    e.add_argument("--cross", default=None, metavar="DATASET[,DATASET]",
+                   help="cross-dataset report per dataset (a dataset the run trained on: its unseen subjects only)")
+    e.add_argument("--baselines-only", action="store_true", help="with --cross and --out: only raw, 10/5 Hz, label-only")
+    e.add_argument("--taxonomy", choices=("fine", "coarse"), default=None, help="activity labels of --cross targets")
+    e.add_argument("--stride", type=int, default=None, help="evaluation window stride (default: the run's, or 64)")
     try:
         from export.cli import build_parser as build_export
 
@@ -76,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv, namespace=Args())
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
+        _preflight(args)
         return _dispatch(args)
     except TrainerError as exc:
         if args.debug:
@@ -104,19 +152,46 @@ def _dispatch(args: Args) -> int:
             run_evaluation(out, args.data)  # honours the run's eval_quick
         return 0
     if args.command == "evaluate":
-        from .evaluators import EvalConfig
-        from .report import run_evaluation
-
-        if args.activity_seeds is not None and args.activity_seeds < 1:
-            raise TrainerError(f"--activity-seeds must be >= 1, got {args.activity_seeds}")
-        run_evaluation(args.run, args.data, args.out, cfg=EvalConfig.quick() if args.quick else None,
-                       activity_seeds=args.activity_seeds)
-        return 0
+        return _evaluate(args)
     if args.command == "export":
         from export.cli import run as run_export
 
         return int(run_export(args))
     raise TrainerError(f"unknown command {args.command}")
+
+
+def _evaluate(args: Args) -> int:
+    from dataclasses import replace
+
+    from .evaluators import EvalConfig
+
+    if args.activity_seeds is not None and args.activity_seeds < 1:
+        raise TrainerError(f"--activity-seeds must be >= 1, got {args.activity_seeds}")
+    if args.stride is not None and args.stride < 1:
+        raise TrainerError(f"--stride must be >= 1, got {args.stride}")
+    if args.baselines_only and args.run is not None:
+        raise TrainerError("--baselines-only evaluates no run: drop --run")
+    if args.run is None and not args.baselines_only:
+        raise TrainerError("aae evaluate needs --run RUN (or --baselines-only --cross DATASET --out DIR)")
+    if args.cross is None and (args.baselines_only or args.taxonomy or args.stride):
+        raise TrainerError("--baselines-only, --taxonomy and --stride go with --cross DATASET")
+    if args.cross is None:  # the run's own dataset, as before
+        from .crosscli import parse_data
+        from .report import run_evaluation
+
+        run_evaluation(args.run, parse_data(args.eval_data), args.out, cfg=EvalConfig.quick() if args.quick else None,
+                       activity_seeds=args.activity_seeds)
+        return 0
+    from .crosscli import cross_evaluate, parse_data, parse_targets, print_summary
+
+    cfg = EvalConfig.quick() if args.quick else EvalConfig()
+    if args.activity_seeds is not None:
+        cfg = replace(cfg, activity_seeds=args.activity_seeds)
+    done = cross_evaluate(data=parse_data(args.eval_data), targets=parse_targets(args.cross), run_dir=args.run,
+                          out=args.out, cfg=cfg, taxonomy=args.taxonomy, stride=args.stride,
+                          log=lambda line: print(line, file=sys.stderr, flush=True))
+    print_summary(done)
+    return 0
 
 
 if __name__ == "__main__":

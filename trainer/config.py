@@ -13,13 +13,17 @@ from typing import Any
 
 from .errors import TrainerError
 
-__all__ = ["TrainConfig", "load_config"]
+__all__ = ["TrainConfig", "load_config", "dataset_names"]
+
+_TAXONOMIES = ("", "fine", "coarse")  # "" = fine for one dataset, coarse for several (trainer.data.taxonomy)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     # data -------------------------------------------------------------------------------
     dataset: str = "hapt"          # key of trainer.data.LOADERS
+    datasets: tuple[str, ...] = ()  # several LOADERS keys trained on together; empty = just `dataset`
+    taxonomy: str = ""             # "fine" / "coarse"; "" = fine for one dataset, coarse for several
     view: str = "magnitude"        # channel view (edge_runtime.contract.VIEWS): the paper's |acc|, |gyro|
     rate_hz: float = 50.0
     window: int = 128              # W, samples per window
@@ -29,6 +33,10 @@ class TrainConfig:
     test_fraction: float = 1 / 3   # share of subjects never seen in training (unseen users)
     split_seed: int = 0
     seed: int = 0
+    # release filter (fixed, last layer of the model): what must go whatever a learned part does --------
+    release_cutoff_hz: float = 0.0  # zero-phase low-pass of every channel; 0 = none
+    release_center: bool = False    # replace the window mean of |acc| by g (magnitude view only)
+    learned: bool = True           # train an encoder/decoder in front of the filter; false = the filter alone
     # model (int8-friendly: ReLU, Conv1D + UpSampling1D, no SELU, no transposed conv) ------
     filters: int = 24              # encoder/decoder width
     latent_channels: int = 12      # Y is (W/4, latent_channels)
@@ -80,8 +88,22 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig
         if key not in types:
             raise TrainerError(f"unknown config key: {key}")
         want = types[key]
-        if want is float and isinstance(value, int) and not isinstance(value, bool):
+        if want is tuple:
+            if not isinstance(value, list | tuple):
+                raise TrainerError(f"config key {key} must be a list of str, got {type(value).__name__}")
+            bad = [v for v in value if not isinstance(v, str) or not v]
+            if bad:
+                raise TrainerError(f"config key {key} must be a list of str, got the element {bad[0]!r}")
+            values[key] = tuple(value)
+        elif want is float and isinstance(value, int) and not isinstance(value, bool):
             values[key] = float(value)
         elif not isinstance(value, want) or (want is int and isinstance(value, bool)):
             raise TrainerError(f"config key {key} must be {want.__name__}, got {type(value).__name__}")
+    if values.get("taxonomy", "") not in _TAXONOMIES:
+        raise TrainerError(f"config key taxonomy must be one of fine, coarse (or empty), got {values['taxonomy']!r}")
     return replace(cfg, **values)
+
+
+def dataset_names(cfg: TrainConfig) -> tuple[str, ...]:
+    """The datasets a run trains on: ``datasets`` when given, else ``(dataset,)``."""
+    return cfg.datasets or (cfg.dataset,)

@@ -15,9 +15,10 @@ adversary who collects released data with identities can simply train on it.
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -27,9 +28,24 @@ from .data import WindowSet
 from .evaluators import Classifier, EvalConfig, confusion, f1_scores, fit_classifier
 from .splits import Splits
 
-__all__ = ["EvalConfig", "Attackers", "Transform", "evaluate", "train_raw_attacker", "train_attackers", "release"]
+__all__ = [
+    "EvalConfig", "Attackers", "Transform", "StreamTransform", "Release", "evaluate", "train_raw_attacker",
+    "train_attackers", "release", "release_windows", "stream_ids",
+]
 
 Transform = Callable[[np.ndarray], np.ndarray]
+
+
+@runtime_checkable
+class StreamTransform(Protocol):
+    """A release that needs to know where each window comes from (stochastic anonymizers keyed per
+    recording, the label-only baseline): ``stream`` = per-window id of the continuous recording
+    (``stream_ids``), ``start`` = the window's first sample in it."""
+
+    def release(self, x: np.ndarray, *, stream: np.ndarray, start: np.ndarray) -> np.ndarray: ...
+
+
+Release = Transform | StreamTransform
 
 # fixed per-evaluator seed offsets: every evaluator is reproducible on its own
 _SEED_ACTIVITY, _SEED_RAW, _SEED_RAW_UNSEEN, _SEED_RET, _SEED_RET_UNSEEN = 1, 2, 3, 4, 5
@@ -50,12 +66,38 @@ def release(transform: Transform | None, x: np.ndarray) -> np.ndarray:
     """Apply ``transform`` (None = raw) and check it kept the window shape and stayed finite."""
     if transform is None:
         return x
-    y = np.asarray(transform(x), dtype=np.float32)
+    return _checked(transform(x), x)
+
+
+def _checked(out: np.ndarray, x: np.ndarray) -> np.ndarray:
+    y = np.asarray(out, dtype=np.float32)
     if y.shape != x.shape:
         raise ValueError(f"transform changed the window shape {x.shape} -> {y.shape}")
     if not np.isfinite(y).all():
         raise ValueError("transform produced non-finite values")
     return y
+
+
+def stream_ids(ws: WindowSet) -> np.ndarray:
+    """Per-window int64 id of its continuous recording (dataset, subject, trial), stable under
+    ``ws.subset`` (it is built from the values, not from positions)."""
+    names = ws.dataset_of() if hasattr(ws, "dataset_of") else np.full(len(ws), ws.dataset)
+    uniq, inv = np.unique(np.asarray(names, dtype=str), return_inverse=True)
+    code = np.array([zlib.crc32(str(n).encode()) & 0x7FFF for n in uniq], np.int64)[inv.reshape(-1)]
+    subject, trial = ws.subject.astype(np.int64), ws.trial.astype(np.int64)
+    if len(ws) and (subject.min() < 0 or trial.min() < 0 or subject.max() >= 1 << 24 or trial.max() >= 1 << 24):
+        raise ValueError("subject and trial ids must lie in [0, 2^24) to form stream ids")
+    return np.asarray((code << 48) | (subject << 24) | trial)
+
+
+def release_windows(transform: Release | None, ws: WindowSet) -> np.ndarray:
+    """Release every window of ``ws``: a plain callable gets the windows, a ``StreamTransform``
+    also their recording ids and start samples. Shape and finiteness are checked either way."""
+    if transform is None:
+        return ws.x
+    if isinstance(transform, StreamTransform):
+        return _checked(transform.release(ws.x, stream=stream_ids(ws), start=np.asarray(ws.start, np.int64)), ws.x)
+    return release(transform, ws.x)
 
 
 def _unseen(ws: WindowSet, splits: Splits, idx: np.ndarray) -> np.ndarray:
@@ -161,7 +203,7 @@ def _distortion(released: np.ndarray, ws: WindowSet, splits: Splits) -> dict[str
 
 
 def evaluate(
-    transform: Transform | None,
+    transform: Release | None,
     ws: WindowSet,
     splits: Splits,
     *,
@@ -171,7 +213,8 @@ def evaluate(
     """Utility, privacy and distortion of ``transform`` (None = the raw signal).
 
     Args:
-        transform: ``(N, W, C)`` windows in view units -> released windows, same shape and units.
+        transform: ``(N, W, C)`` windows in view units -> released windows, same shape and units
+            (or a ``StreamTransform``, see ``release_windows``).
         ws, splits: windows and the leak-checked splits they were cut into.
         cfg: evaluator training settings.
         raw_attacker: a ``train_raw_attacker`` result to reuse (it depends on raw data only).
@@ -181,7 +224,7 @@ def evaluate(
         ``distortion``, ``seconds``; accuracies and F1 in percent.
     """
     t0 = time.perf_counter()
-    released = release(transform, ws.x)
+    released = release_windows(transform, ws)
     activity = _activity(released, ws, splits, cfg)
     raw_att = raw_attacker if raw_attacker is not None else train_raw_attacker(ws, splits, cfg)
     identity_raw = _identity(raw_att, released, ws, splits)

@@ -35,6 +35,12 @@ class EvalConfig:
         max_train: cap on training windows per evaluator (seeded subsample); None = all.
         activity_seeds: activity classifiers per release, each with its own seed; F1 is their mean
             (one seed's F1 on magnitude views moves by 1-2 points, as much as the gaps we measure).
+        attack_seeds: CNN identity attackers per release (``trainer.attacks``), each its own seed.
+        rocket_kernels: MiniRocket kernels (about as many features) of the non-neural attacker.
+        rocket_rank: principal components of the standardized MiniRocket features the ridge
+            attackers work in (>98 % of the variance at 10k features; makes leave-one-subject-out cheap).
+        session_seconds: longest stretch of one recording a session attacker votes over.
+        quick_mode: set by ``quick()``; recorded so a smoke number is never mistaken for a measurement.
     """
 
     epochs: int = 20
@@ -49,11 +55,16 @@ class EvalConfig:
     dropout: float = 0.3
     max_train: int | None = None
     activity_seeds: int = 3
+    attack_seeds: int = 3
+    rocket_kernels: int = 10_000
+    rocket_rank: int = 1024
+    session_seconds: float = 60.0
+    quick_mode: bool = False
 
     @classmethod
     def quick(cls, **overrides: Any) -> EvalConfig:
         base = {"epochs": 10, "filters": 32, "patience": 3, "warmup": 3, "max_train": 3000, "batch_size": 64,
-                "activity_seeds": 1}
+                "activity_seeds": 1, "attack_seeds": 1, "rocket_kernels": 504, "rocket_rank": 256, "quick_mode": True}
         return cls(**{**base, **overrides})
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,12 +113,20 @@ class Classifier:
     model: Any
     epochs_run: int = 0
 
+    def predict_proba(self, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+        """``(N, W, C)`` windows -> ``(N, len(classes))`` softmax probabilities."""
+        if len(x) == 0:
+            return np.empty((0, len(self.classes)), dtype=np.float32)
+        z = self.norm.apply(x)
+        # eager calls in fixed-size chunks: no tf.function retraced per model (many evaluators per report)
+        out = [np.asarray(self.model(z[i : i + batch_size], training=False)) for i in range(0, len(z), batch_size)]
+        return np.concatenate(out).astype(np.float32)
+
     def predict(self, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """``(N, W, C)`` windows -> predicted class ids."""
         if len(x) == 0:
             return np.empty(0, dtype=self.classes.dtype)
-        p = self.model.predict(self.norm.apply(x), batch_size=batch_size, verbose=0)
-        return np.asarray(self.classes[np.argmax(p, axis=1)])
+        return np.asarray(self.classes[np.argmax(self.predict_proba(x, batch_size), axis=1)])
 
 
 def fit_classifier(x: np.ndarray, y: np.ndarray, bout: np.ndarray, cfg: EvalConfig, *, seed_offset: int) -> Classifier:

@@ -9,9 +9,13 @@ objects. Shapes are given as (batch, time, channels).
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
-__all__ = ["build_encoder", "build_decoder", "build_anonymizer", "build_classifier", "macs"]
+__all__ = [
+    "build_encoder", "build_decoder", "build_anonymizer", "build_classifier", "macs",
+    "release_filter_weights", "build_release_filter",
+]
 
 
 def build_encoder(shape: tuple[int, int], filters: int, latent: int) -> keras.Model:
@@ -32,10 +36,19 @@ def build_decoder(latent_shape: tuple[int, int], channels: int, filters: int) ->
     return keras.Model(inp, out, name="decoder")
 
 
-def build_anonymizer(encoder: keras.Model, decoder: keras.Model) -> keras.Model:
-    """The deployable model: normalized window -> normalized released window (one graph)."""
-    inp = keras.Input(encoder.input_shape[1:], name="window")
-    return keras.Model(inp, decoder(encoder(inp)), name="anonymizer")
+def build_anonymizer(encoder: keras.Model | None, decoder: keras.Model | None,
+                     release_filter: keras.Model | None = None, *, shape: tuple[int, int] | None = None) -> keras.Model:
+    """The deployable model: normalized window -> normalized released window (one graph).
+
+    ``encoder``/``decoder`` None = no learned part; ``release_filter`` runs last, so whatever the decoder
+    emits is filtered the same way.
+    """
+    in_shape = encoder.input_shape[1:] if encoder is not None else shape
+    inp = keras.Input(in_shape, name="window")
+    y = decoder(encoder(inp)) if encoder is not None and decoder is not None else inp
+    if release_filter is not None:
+        y = release_filter(y)
+    return keras.Model(inp, y, name="anonymizer")
 
 
 def build_classifier(shape: tuple[int, ...], n_classes: int, filters: int, name: str) -> keras.Model:
@@ -70,3 +83,43 @@ def _flat_layers(model: keras.Model) -> list[keras.layers.Layer]:
     for layer in model.layers:
         out.extend(_flat_layers(layer) if isinstance(layer, keras.Model) else [layer])
     return out
+
+
+def release_filter_weights(spec_length: int, channels: int, rate_hz: float, cutoff_hz: float,
+                           center: tuple[int, ...], center_value: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Weights of the fixed release filter: per channel a zero-phase low-pass, and on the ``center`` channels
+    the window's own mean replaced by a constant.
+
+    Both are linear, so the whole filter is one ``(W*C, W*C)`` matrix on the flattened window. The low-pass
+    is ``trainer.baselines.lowpass`` itself (applied to the identity basis), so the model and the numpy
+    baseline are one implementation. Why it is there: on people and devices the model never saw, a learned
+    decoder's identity removal does not carry over, while a person's fine waveform (harmonics above a few
+    Hz) and the offset of their |acc| (device calibration, body) identify them in every dataset.
+    """
+    from .baselines import lowpass
+
+    w = spec_length
+    m = np.eye(w, dtype=np.float64)
+    if cutoff_hz > 0:
+        m = lowpass(np.eye(w, dtype=np.float32)[:, :, None], rate_hz, cutoff_hz)[:, :, 0].astype(np.float64)  # row j = lowpass(e_j)
+    kernel = np.zeros((w * channels, w * channels), np.float64)
+    bias = np.zeros(w * channels, np.float64)
+    for c in range(channels):
+        a = m.copy()  # a[s, t]: input sample s -> output sample t
+        if c in center:
+            a -= m.mean(axis=1, keepdims=True)  # y = L z - mean_t(L z) (+ value): the released mean is exactly value
+            bias[c::channels] = center_value[center.index(c)]
+        kernel[c::channels, c::channels] = a
+    return kernel.astype(np.float32), bias.astype(np.float32)
+
+
+def build_release_filter(shape: tuple[int, int], weights: tuple[np.ndarray, np.ndarray]) -> keras.Model:
+    """The fixed filter as built-in layers (Flatten -> Dense -> Reshape): int8-friendly, reloads without custom objects."""
+    w, c = shape
+    x = inp = keras.Input(shape, name="released")                                  # (B, W, C)
+    x = layers.Flatten(name="rf_flat")(x)                                           # (B, W*C), index t*C + c
+    dense = layers.Dense(w * c, name="release_filter", trainable=False)
+    x = dense(x)
+    dense.set_weights([weights[0], weights[1]])
+    out = layers.Reshape((w, c), name="rf_out")(x)                                   # (B, W, C)
+    return keras.Model(inp, out, name="release_filter")

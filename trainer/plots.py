@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_examples", "plot_spectrograms", "plot_tradeoff"]
+__all__ = ["plot_examples", "plot_spectrograms", "plot_tradeoff", "plot_privacy_utility"]
 
 
 def _plt() -> Any:
@@ -99,6 +99,41 @@ def plot_tradeoff(results: dict[str, Any], path: Path) -> Path:
     ax.set_xlabel("identity accuracy on trial B [%] (filled: retrained attacker, hollow: raw-trained)")
     ax.set_ylabel("activity macro-F1, unseen people [%]")
     ax.set_title("privacy-utility trade-off (left and up is better)", fontsize=10)
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_privacy_utility(rows: dict[str, dict[str, Any]], path: Path, *, baselines: tuple[str, ...] = (),
+                         title: str = "") -> Path:
+    """Every variant on one chart: x = identity accuracy of the strongest retrained attacker, y =
+    activity macro-F1 (bar: sd over seeds); hollow diamond = session-vote identity. Baselines grey
+    squares, models coloured circles, raw a star; chance is the dashed line."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.0, 5.0))
+    chance = None
+    for i, (name, r) in enumerate(rows.items()):
+        x, y = r.get("identity_max"), r.get("activity_f1")
+        if x is None or y is None:
+            continue
+        base = name in baselines
+        color = "0.45" if base else f"C{i % 10}"
+        marker = "*" if name == "raw" else ("s" if base else "o")
+        ax.errorbar(x, y, yerr=r.get("activity_f1_sd") or 0.0, fmt=marker, color=color, ms=11 if name == "raw" else 8,
+                    capsize=3, label=f"{name} ({'baseline' if base else 'model'})")
+        if r.get("session_max") is not None:
+            ax.scatter(r["session_max"], y, marker="D", facecolors="none", edgecolors=color, s=40)
+            ax.plot([x, r["session_max"]], [y, y], color=color, lw=0.6, ls=":")
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 5), fontsize=8)
+        chance = r.get("identity_chance", chance)
+    if chance is not None:
+        ax.axvline(chance, color="grey", ls="--", lw=1, label="identity chance")
+    ax.set_xlabel("identity accuracy [%], max over retrained attackers (hollow diamond: session vote)")
+    ax.set_ylabel("activity macro-F1, unseen people [%]")
+    ax.set_title(title or "privacy-utility (left and up is better)", fontsize=10)
     ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()

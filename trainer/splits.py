@@ -1,7 +1,10 @@
 """Leak-free splits for the anonymizer, its regularizers and the evaluators.
 
 Subjects are split into *train* and *test* (unseen) people; each subject's trials into A and B
-per activity. Then:
+per activity. An activity a subject performed in ONE trial only (SisFall's 100 s walks when the
+other walk is missing, a dataset with one long session) is split in time instead: the first half of
+its windows is A, the second half B, and the windows that straddle the cut are dropped, so no
+sample is on both sides. Then:
 
     ae_train    train subjects, trial A      the AAE and every regularizer (EncReg/DecReg/ActReg)
     ae_fit/ae_check  bout-level halves of ae_train, for the in-training attacker check
@@ -10,7 +13,8 @@ per activity. Then:
     id_train    every subject, trial A       identity attacker fit
     id_test     every subject, trial B       identity attacker test (trials nothing was trained on)
 
-``check_leaks`` proves the invariants on the actual index arrays and raises ``LeakError``.
+``check_leaks`` proves the invariants on the actual index arrays and raises ``LeakError``; that
+includes no shared *sample* between a training window and an identity-test window of one recording.
 """
 
 from __future__ import annotations
@@ -37,27 +41,41 @@ class Splits:
     util_test: np.ndarray
     id_train: np.ndarray
     id_test: np.ndarray
+    time_split: tuple[tuple[int, int, int], ...] = ()  # (subject, trial, activity) halved in time
 
     def describe(self) -> dict[str, object]:
         return {
             "train_subjects": list(self.train_subjects),
             "test_subjects": list(self.test_subjects),
             **{k: int(len(getattr(self, k))) for k in ("ae_train", "ae_fit", "ae_check", "util_train", "util_test", "id_train", "id_test")},
+            "time_split_trials": len(self.time_split),
         }
 
 
-def _trial_a_mask(ws: WindowSet) -> np.ndarray:
-    """Per (subject, activity): the first half of its trials (sorted by id) is A, the rest B."""
-    mask = np.zeros(len(ws), dtype=bool)
+def _trial_masks(ws: WindowSet) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, int]]]:
+    """Per (subject, activity): the first half of its trials (sorted by id) is A, the rest B; a
+    single trial is cut in time at its median window centre (windows across the cut belong to neither)."""
+    a_mask = np.zeros(len(ws), dtype=bool)
+    b_mask = np.zeros(len(ws), dtype=bool)
+    halved: list[tuple[int, int, int]] = []
+    w = ws.spec.length
     for s in ws.subjects:
         for a in ws.activities:
             sel = (ws.subject == s) & (ws.activity == a)
             trials = np.unique(ws.trial[sel])
             if len(trials) == 0:
                 continue
+            if len(trials) == 1 and sel.sum() >= 2:
+                cut = int(round(float(np.median(ws.start[sel].astype(np.float64) + w / 2))))  # median window centre
+                a_mask |= sel & (ws.start.astype(np.int64) + w <= cut)
+                b_mask |= sel & (ws.start >= cut)
+                halved.append((int(s), int(trials[0]), int(a)))
+                continue
             a_trials = trials[: max(1, (len(trials) + 1) // 2)]
-            mask |= sel & np.isin(ws.trial, a_trials)
-    return mask
+            in_a = sel & np.isin(ws.trial, a_trials)
+            a_mask |= in_a
+            b_mask |= sel & ~in_a
+    return a_mask, b_mask, halved
 
 
 def make_splits(ws: WindowSet, *, test_fraction: float = 1 / 3, seed: int = 0, check_fraction: float = 0.25) -> Splits:
@@ -68,7 +86,7 @@ def make_splits(ws: WindowSet, *, test_fraction: float = 1 / 3, seed: int = 0, c
     test = np.sort(rng.choice(subjects, size=n_test, replace=False))
     train = np.setdiff1d(subjects, test)
     is_train_subj = np.isin(ws.subject, train)
-    trial_a = _trial_a_mask(ws)
+    trial_a, trial_b, halved = _trial_masks(ws)
     ae_train = np.flatnonzero(is_train_subj & trial_a)
     bouts = np.unique(ws.bout[ae_train])
     check_bouts = rng.choice(bouts, size=max(1, round(len(bouts) * check_fraction)), replace=False)
@@ -84,30 +102,50 @@ def make_splits(ws: WindowSet, *, test_fraction: float = 1 / 3, seed: int = 0, c
         util_train=idx[is_train_subj],
         util_test=idx[~is_train_subj],
         id_train=idx[trial_a],
-        id_test=idx[~trial_a],
+        id_test=idx[trial_b],
+        time_split=tuple(halved),
     )
     check_leaks(ws, s)
     return s
 
 
-def _keys(ws: WindowSet, idx: np.ndarray) -> set[tuple[int, int]]:
-    return set(zip(ws.subject[idx].tolist(), ws.trial[idx].tolist(), strict=True))
+def _overlapping(ws: WindowSet, train: np.ndarray, test: np.ndarray) -> int:
+    """How many ``test`` windows share a sample with a ``train`` window of the same recording."""
+    if len(train) == 0 or len(test) == 0:
+        return 0
+    w = int(ws.spec.length)
+    pairs = np.stack([ws.subject.astype(np.int64), ws.trial.astype(np.int64)], axis=1)
+    _, rec = np.unique(pairs, axis=0, return_inverse=True)
+    span = int(ws.start.max()) + 2 * w + 1  # one recording's starts never reach the next one's block
+    key = rec.reshape(-1).astype(np.int64) * span + ws.start.astype(np.int64)
+    tr = np.sort(key[train])
+    u = key[test]
+    pos = np.searchsorted(tr, u - w + 1, side="left")  # first train start > u - w
+    hit = pos < len(tr)
+    hit[hit] = tr[pos[hit]] < u[hit] + w
+    return int(hit.sum())
 
 
 def check_leaks(ws: WindowSet, s: Splits) -> None:
-    """Raise ``LeakError`` if any test window (or any window of a test trial) is in a training set."""
+    """Raise ``LeakError`` if any test window (or any window of a test trial) is in a training set,
+    or a training window shares a sample with an identity-test window."""
     test_subj = set(s.test_subjects)
     if test_subj & set(s.train_subjects):
         raise LeakError("a subject is both in the train and the test split")
     if test_subj & set(ws.subject[s.ae_train].tolist()):
         raise LeakError("an unseen (test) subject has windows in the anonymizer's training set")
-    # trial level: no (subject, trial, activity) of the identity test set may be trained on
-    id_test_keys = {(a, b, c) for a, b, c in zip(ws.subject[s.id_test], ws.trial[s.id_test], ws.activity[s.id_test], strict=True)}
+    # trial level: no (subject, trial, activity) of the identity test set may be trained on, except
+    # the single trials split in time (for those, the sample check below is the guard)
+    halved = set(s.time_split)
+    id_test_keys = set(zip(ws.subject[s.id_test].tolist(), ws.trial[s.id_test].tolist(), ws.activity[s.id_test].tolist(), strict=True))
     for name in ("ae_train", "id_train"):
         idx = getattr(s, name)
-        keys = set(zip(ws.subject[idx], ws.trial[idx], ws.activity[idx], strict=True))
-        if keys & id_test_keys:
+        keys = set(zip(ws.subject[idx].tolist(), ws.trial[idx].tolist(), ws.activity[idx].tolist(), strict=True))
+        if (keys & id_test_keys) - halved:
             raise LeakError(f"{name} holds windows of a trial reserved for the identity test")
+        n = _overlapping(ws, idx, s.id_test)
+        if n:
+            raise LeakError(f"{n} identity-test windows share samples with {name} windows of the same recording")
     if set(ws.bout[s.ae_fit].tolist()) & set(ws.bout[s.ae_check].tolist()):
         raise LeakError("ae_fit and ae_check share a bout")
     if set(ws.subject[s.util_train].tolist()) & set(ws.subject[s.util_test].tolist()):

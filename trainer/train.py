@@ -26,8 +26,9 @@ from edge_runtime.contract import WindowSpec
 from edge_runtime.normalizer import Normalization
 
 from .checkpoint import MODEL_NAME, save_run_json
-from .config import TrainConfig
-from .data import HAPT_ATTRIBUTION, load_windows
+from .config import TrainConfig, dataset_names
+from .data import attribution, load_windows
+from .errors import TrainerError
 from .splits import make_splits
 
 __all__ = ["train"]
@@ -64,7 +65,8 @@ def train(cfg: TrainConfig, data_root: str | Path, out: str | Path, *, resume: b
     t0 = time.monotonic()
 
     spec = WindowSpec(cfg.rate_hz, cfg.window, cfg.runtime_stride, cfg.view)
-    ws = load_windows(cfg.dataset, data_root, spec.with_stride(cfg.stride))
+    names = dataset_names(cfg)
+    ws = load_windows(names, data_root, spec.with_stride(cfg.stride), taxonomy=cfg.taxonomy or None)
     splits = make_splits(ws, test_fraction=cfg.test_fraction, seed=cfg.split_seed)
     norm = Normalization.fit(ws.x[splits.ae_train])
     users = np.array(splits.train_subjects)
@@ -79,9 +81,14 @@ def train(cfg: TrainConfig, data_root: str | Path, out: str | Path, *, resume: b
     log(f"data: {len(ws)} windows {spec.shape}, AAE trains on {len(x_fit)} (+{len(x_chk)} check) windows of "
         f"{n_users} subjects; {len(splits.test_subjects)} subjects held out")
 
+    rf = _release_filter(cfg, spec, norm)
+    if not cfg.learned:
+        return _save_filter_only(cfg, spec, norm, ws, splits, rf, out, t0, names, log)
     enc = build_encoder(spec.shape, cfg.filters, cfg.latent_channels)
     dec = build_decoder(enc.output_shape[1:], spec.shape[1], cfg.filters)
-    aae = build_anonymizer(enc, dec)
+    aae = build_anonymizer(enc, dec, rf)
+    ident = keras.layers.Identity()
+    filt = rf if rf is not None else ident  # the filter's own output is the distortion target
     regs = {
         "enc_reg": build_classifier(enc.output_shape[1:], n_users, cfg.reg_filters, "enc_reg"),
         "dec_reg": build_classifier(spec.shape, n_users, cfg.reg_filters, "dec_reg"),
@@ -112,13 +119,13 @@ def train(cfg: TrainConfig, data_root: str | Path, out: str | Path, *, resume: b
         onehot = tf.one_hot(ub, n_users)
         with tf.GradientTape() as tape:
             y = enc(xb, training=True)
-            xh = dec(y, training=True)
+            xh = filt(dec(y, training=True))
             li = identity_loss(onehot, regs["enc_reg"](y, training=False))
             li += identity_loss(onehot, regs["dec_reg"](xh, training=False))
             for f in fresh:
                 li += identity_loss(onehot, f(xh, training=False))
             la = activity_loss(ab, regs["act_reg"](xh, training=False))
-            ld = distortion_loss(xb, xh)
+            ld = distortion_loss(filt(xb), xh)
             loss = cfg.beta_id * li + cfg.beta_act * la + cfg.beta_dist * ld
         variables = enc.trainable_variables + dec.trainable_variables
         opt.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
@@ -182,8 +189,7 @@ def train(cfg: TrainConfig, data_root: str | Path, out: str | Path, *, resume: b
         "config": cfg.to_dict(),
         "window": spec.to_dict(),
         "normalization": norm.to_dict(),
-        "dataset": {"name": cfg.dataset, "attribution": HAPT_ATTRIBUTION if cfg.dataset == "hapt" else "",
-                    "windows": len(ws), "activities": [ws.activity_names[a] for a in ws.activities]},
+        "dataset": _dataset_meta(names, ws),
         "splits": splits.describe(),
         "model": {"parameters": int(aae.count_params()), "macs_per_window": macs(aae)},
         "versions": _versions(),
@@ -193,6 +199,55 @@ def train(cfg: TrainConfig, data_root: str | Path, out: str | Path, *, resume: b
     }
     save_run_json(out, meta)
     log(f"saved {out / MODEL_NAME} (best round {progress['best']['round']}) in {meta['train_minutes']} min")
+    return out
+
+
+def _dataset_meta(names: tuple[str, ...], ws: Any) -> dict[str, Any]:
+    return {"name": "+".join(names), "names": list(names), "attribution": attribution(names), "windows": len(ws),
+            "taxonomy": "coarse" if ws.activity_names[0] == "walk" else "fine",
+            "activities": [ws.activity_names[a] for a in ws.activities]}
+
+
+def _release_filter(cfg: TrainConfig, spec: WindowSpec, norm: Normalization) -> Any:
+    """The fixed release filter of ``cfg`` (None when it has none), in normalized units."""
+    from edge_runtime.contract import G
+
+    from .model import build_release_filter, release_filter_weights
+
+    if cfg.release_cutoff_hz <= 0 and not cfg.release_center:
+        return None
+    if cfg.release_cutoff_hz >= spec.rate_hz / 2:
+        raise TrainerError(f"release_cutoff_hz {cfg.release_cutoff_hz} must be below Nyquist ({spec.rate_hz / 2} Hz)")
+    center: tuple[int, ...] = ()
+    value: tuple[float, ...] = ()
+    if cfg.release_center:
+        if "acc_mag" not in spec.channels:
+            raise TrainerError(f"release_center needs the magnitude view (an acc_mag channel), not {spec.view!r}")
+        c = spec.channels.index("acc_mag")
+        center, value = (c,), ((G - norm.mean[c]) / norm.std[c],)
+    weights = release_filter_weights(spec.length, len(spec.channels), spec.rate_hz, cfg.release_cutoff_hz, center, value)
+    return build_release_filter(spec.shape, weights)
+
+
+def _save_filter_only(cfg: TrainConfig, spec: WindowSpec, norm: Normalization, ws: Any, splits: Any, rf: Any,
+                      out: Path, t0: float, names: tuple[str, ...], log: Callable[[str], None]) -> Path:
+    """``learned = false``: the model is the release filter alone; nothing to train, same run folder."""
+    from .model import build_anonymizer, macs
+
+    if rf is None:
+        raise TrainerError("learned = false needs a release filter (release_cutoff_hz > 0 or release_center = true)")
+    aae = build_anonymizer(None, None, rf, shape=spec.shape)
+    aae.save(out / MODEL_NAME)
+    meta = {
+        "config": cfg.to_dict(), "window": spec.to_dict(), "normalization": norm.to_dict(),
+        "dataset": _dataset_meta(names, ws), "splits": splits.describe(),
+        "model": {"parameters": int(aae.count_params()), "macs_per_window": macs(aae)},
+        "versions": _versions(), "history": [], "best_round": None,
+        "train_minutes": round((time.monotonic() - t0) / 60, 2),
+    }
+    save_run_json(out, meta)
+    log(f"saved {out / MODEL_NAME} (release filter only: {cfg.release_cutoff_hz:g} Hz low-pass"
+        f"{', |acc| mean -> g' if cfg.release_center else ''})")
     return out
 
 

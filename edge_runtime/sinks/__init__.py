@@ -6,15 +6,19 @@
     file:///var/lib/edge-anonymize/windows.jsonl?fsync=1            whole records only, crash-safe
     mqtt://user:pass@127.0.0.1:1883/imu/windows?qos=1&spool=4096    paho-mqtt, spool + dedupe ids
     memory://                                                       tests and demo
+
+``open_sink`` checks what every URL shares before a sink is built, so a typo is one line at start:
+the port must be 0..65535, and a ``file://`` sink's folder must exist (``?mkdir=1`` creates it).
 """
 
 from __future__ import annotations
 
 import importlib
-from urllib.parse import urlsplit
+from pathlib import Path
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from ..errors import SinkError
-from .base import AnonymizedWindow, MemorySink, QueuedSink, Sink, SinkStats
+from .base import AnonymizedWindow, MemorySink, QueuedSink, Sink, SinkStats, flag, url_options
 
 __all__ = ["AnonymizedWindow", "MemorySink", "QueuedSink", "Sink", "SinkStats", "open_sink", "SCHEMES"]
 
@@ -34,13 +38,27 @@ def open_sink(url: str) -> Sink:
     Raises:
         SinkError: unknown scheme, bad option, or the sink cannot be opened (one line).
     """
-    scheme = urlsplit(url).scheme
+    parts = urlsplit(url)
+    scheme = parts.scheme
     if scheme == "memory":
         return MemorySink()
     target = SCHEMES.get(scheme)
     if target is None:
         raise SinkError(f"unknown sink URL {url!r}; known schemes: memory, {', '.join(sorted(SCHEMES))}")
+    _check_url(url, parts)
     module_name, cls_name = target.split(":")
     module = importlib.import_module(module_name)
     sink: Sink = getattr(module, cls_name).from_url(url)
     return sink
+
+
+def _check_url(url: str, parts: SplitResult) -> None:
+    """Checks shared by every sink URL (no I/O beyond looking at a folder)."""
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when it is read
+    except ValueError as exc:  # "Port out of range 0-65535", "Port could not be cast to integer value"
+        raise SinkError(f"sink URL {url!r}: {exc}") from None
+    if parts.scheme == "file" and parts.path:
+        folder = Path(unquote(parts.path)).parent
+        if not folder.is_dir() and not flag(url_options(parts.query).get("mkdir")):
+            raise SinkError(f"file sink folder {folder} does not exist (create it, or add ?mkdir=1 to the URL)")

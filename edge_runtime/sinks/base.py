@@ -2,23 +2,36 @@
 
 Only ``AnonymizedWindow`` crosses into a sink: the interpreter stage is the only place that
 builds one, and ``Sink.send`` refuses anything else, so a raw sample can never be forwarded by
-mistake. ``send`` never blocks acquisition: each sink owns a bounded queue drained by its own
-thread; when the queue is full the window is dropped and counted (``stats.dropped``).
+mistake. Each queued sink owns a bounded queue drained by its own thread. What a full queue does
+depends on the source:
+
+* a live device cannot wait, so ``send`` never blocks: the window is dropped and counted
+  (``stats.dropped``) and acquisition goes on;
+* a recording can wait (``Source.can_wait``), so the pipeline calls ``apply_backpressure()`` and a
+  full sink makes ``send`` wait for room instead (an unpaced replay loses nothing). The wait is
+  bounded: a sink that makes no progress for ``wait_s`` seconds is *stalled*, drops (counted, one
+  log line) until it has room again, and ``stop_waiting()`` (SIGTERM) ends every wait by the drain
+  deadline. Sinks with their own buffer (MQTT's spool) use the same ``_wait`` for theirs.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
 import numpy as np
 
-__all__ = ["AnonymizedWindow", "SinkStats", "Sink", "QueuedSink", "MemorySink", "url_options", "flag"]
+__all__ = ["AnonymizedWindow", "SinkStats", "Sink", "QueuedSink", "MemorySink", "url_options", "flag", "WAIT_S"]
+
+log = logging.getLogger("edge_anonymize")
+WAIT_S = 10.0  # a sink without progress this long is stalled (well inside the unit's WatchdogSec=30)
 
 
 def url_options(query: str) -> dict[str, str]:
@@ -83,21 +96,56 @@ class AnonymizedWindow:
 
 @dataclass
 class SinkStats:
-    """Content-free counters of one sink."""
+    """Content-free counters of one sink.
+
+    ``dropped``: windows the sink never delivered; ``removed``: windows it did write that its own
+    retention later deleted (the oldest rotated file sink file), counted so nothing disappears silently.
+    """
 
     sent: int = 0
     dropped: int = 0
     errors: int = 0
+    removed: int = 0
     last_error: str = ""
 
 
 class Sink:
-    """Base class: ``send`` (never blocks) and ``close`` (drains within ``timeout``)."""
+    """Base class: ``send`` (waits only under backpressure, bounded) and ``close`` (drains within ``timeout``)."""
 
     url: str = ""
 
     def __init__(self) -> None:
         self.stats = SinkStats()
+        self.wait_s: float | None = None  # None: never wait (live source); else the bounded wait [s]
+        self._wait_end: float | None = None  # monotonic time after which nothing waits (shutdown)
+
+    def apply_backpressure(self, wait_s: float = WAIT_S) -> None:
+        """The source can wait (a recording): a full sink makes ``send`` wait instead of dropping."""
+        if not wait_s > 0:
+            raise ValueError(f"backpressure wait must be > 0 s, got {wait_s}")
+        self.wait_s = wait_s
+
+    def stop_waiting(self, within_s: float = 0.0) -> None:
+        """End every backpressure wait ``within_s`` from now (SIGTERM's drain deadline); signal-safe."""
+        self._wait_end = time.monotonic() + within_s
+
+    @property
+    def waits_ended(self) -> bool:
+        return self._wait_end is not None and time.monotonic() >= self._wait_end
+
+    def _wait(self, attempt: Callable[[float], bool]) -> bool:
+        """Retry ``attempt(slice_s)`` (a bounded blocking try) until it succeeds, at most ``wait_s`` and
+        never past ``stop_waiting``'s deadline; False without backpressure or when the time is up."""
+        if self.wait_s is None:
+            return False
+        end = time.monotonic() + self.wait_s
+        while True:
+            limit = end if self._wait_end is None else min(end, self._wait_end)
+            left = limit - time.monotonic()
+            if left <= 0:
+                return False
+            if attempt(min(left, 0.05)):
+                return True
 
     def send(self, window: AnonymizedWindow) -> None:
         if not isinstance(window, AnonymizedWindow):
@@ -106,6 +154,11 @@ class Sink:
 
     def _send(self, window: AnonymizedWindow) -> None:
         raise NotImplementedError
+
+    def flush(self) -> bool:
+        """Wait until every accepted window was handed on, while the sink makes progress (at most
+        ``wait_s`` without any); True when nothing is left. A recording's end calls it before ``close``."""
+        return True
 
     def close(self, timeout: float = 5.0) -> None:
         """Flush what can be flushed within ``timeout`` seconds and release resources."""
@@ -120,7 +173,9 @@ class Sink:
 class QueuedSink(Sink):
     """A sink whose ``_write`` runs on its own thread behind a bounded queue.
 
-    Subclasses implement ``_write(window)`` (may block or raise) and optionally ``_close()``.
+    Subclasses implement ``_write(window)`` (may block or raise) and optionally ``_close()``. Under
+    backpressure ``send`` waits for room (see the module docstring); windows still queued when
+    ``close`` gives up are counted as dropped, never lost silently.
     """
 
     def __init__(self, *, maxsize: int = 1024) -> None:
@@ -128,7 +183,15 @@ class QueuedSink(Sink):
         self._q: queue.Queue[AnonymizedWindow | None] = queue.Queue(maxsize=maxsize)
         self._thread = threading.Thread(target=self._run, name=f"sink-{type(self).__name__}", daemon=True)
         self._closed = False
+        self._stalled = False
         self._thread.start()
+
+    def _offer(self, window: AnonymizedWindow, timeout: float) -> bool:
+        try:
+            self._q.put(window, timeout=timeout)
+            return True
+        except queue.Full:
+            return False
 
     def _send(self, window: AnonymizedWindow) -> None:
         if self._closed:
@@ -137,25 +200,55 @@ class QueuedSink(Sink):
         try:
             self._q.put_nowait(window)
         except queue.Full:
-            self.stats.dropped += 1
+            if self._stalled or not self._wait(lambda t: self._offer(window, t)):
+                self._drop_full()
+                return
+        if self._stalled:
+            self._stalled = False
+            log.info("sink %s has room again; waiting for it resumes", self.url)
+
+    def _drop_full(self) -> None:
+        self.stats.dropped += 1
+        if self.wait_s is None or self._stalled or self.waits_ended:
+            return
+        self._stalled = True
+        self.stats.last_error = f"no progress for {self.wait_s:g} s: dropping windows until there is room"
+        log.warning("sink %s made no progress for %g s; dropping (counted) until it has room", self.url, self.wait_s)
 
     def _run(self) -> None:
         while True:
             item = self._q.get()
-            if item is None:
-                return
             try:
+                if item is None:
+                    return
                 self._write(item)
                 self.stats.sent += 1
             except Exception as exc:  # a sink failure must never reach acquisition
                 self.stats.errors += 1
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"[:200]
+            finally:
+                self._q.task_done()
 
     def _write(self, window: AnonymizedWindow) -> None:
         raise NotImplementedError
 
     def _close(self) -> None:
         pass
+
+    def _done(self) -> int:
+        return self.stats.sent + self.stats.errors
+
+    def flush(self) -> bool:
+        if self.wait_s is None:
+            return self._q.unfinished_tasks == 0
+        done, idle_since = self._done(), time.monotonic()
+        while self._q.unfinished_tasks and self._thread.is_alive() and not self.waits_ended:
+            time.sleep(0.01)
+            if self._done() != done:
+                done, idle_since = self._done(), time.monotonic()
+            elif time.monotonic() - idle_since > self.wait_s:
+                break
+        return self._q.unfinished_tasks == 0
 
     def close(self, timeout: float = 5.0) -> None:
         if self._closed:
@@ -170,6 +263,16 @@ class QueuedSink(Sink):
                 if time.monotonic() > deadline:
                     break
         self._thread.join(max(deadline - time.monotonic(), 0.0))
+        if self._thread.is_alive():  # gave up: what is still queued will never be written
+            lost = 0
+            while True:
+                try:
+                    lost += self._q.get_nowait() is not None
+                except queue.Empty:
+                    break
+            if lost:
+                self.stats.dropped += lost
+                log.warning("sink %s: %d window(s) still queued at close, dropped", self.url, lost)
         self._close()
 
 

@@ -2,12 +2,16 @@
 
 Each record is one ``os.write`` of ``line + b"\\n"`` on an ``O_APPEND`` descriptor; on open, a torn
 tail (a last line without its newline, or one that does not parse) is cut off, so a reader only
-ever sees whole records. Rotation renames the full file atomically (``path`` -> ``path.1``).
+ever sees whole records. Rotation (``max_bytes=``) keeps numbered files: the full file becomes
+``path.1``, the older ones move up to ``path.2`` ... ``path.<keep>`` (default 5), renames only,
+so no file is ever overwritten or half-written. Only the oldest file past ``keep`` is deleted, and
+its windows are counted (``stats.removed``) and logged in one line.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -15,7 +19,10 @@ from urllib.parse import unquote, urlsplit
 from ..errors import SinkError
 from .base import AnonymizedWindow, QueuedSink, flag, url_options
 
-__all__ = ["FileSink", "repair_tail"]
+__all__ = ["FileSink", "repair_tail", "KEEP"]
+
+log = logging.getLogger("edge_anonymize")
+KEEP = 5  # rotated files kept by default (path.1 ... path.5)
 
 
 def repair_tail(path: Path) -> int:
@@ -55,19 +62,31 @@ def repair_tail(path: Path) -> int:
         return size - keep
 
 
+def _count_records(path: Path) -> int:
+    n = 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 16), b""):
+            n += block.count(b"\n")
+    return n
+
+
 class FileSink(QueuedSink):
     """Append-only JSON lines.
 
     Args:
         path: file to append to (created with mode 0640).
         fsync: fsync after every record (power-loss safe; slower on SD cards).
-        max_bytes: rotate to ``path.1`` when the file would exceed this size (0 = never).
+        max_bytes: rotate when the file would exceed this size (0 = never).
+        keep: rotated files kept (``path.1`` newest ... ``path.<keep>`` oldest), at least 1.
     """
 
-    def __init__(self, path: str | Path, *, fsync: bool = False, max_bytes: int = 0, maxsize: int = 1024) -> None:
+    def __init__(self, path: str | Path, *, fsync: bool = False, max_bytes: int = 0, keep: int = KEEP,
+                 maxsize: int = 1024) -> None:  # fmt: skip
         self.path = Path(path)
         self.url = f"file://{self.path}"
-        self.fsync, self.max_bytes = fsync, max_bytes
+        if max_bytes < 0 or keep < 1:
+            raise SinkError(f"file sink needs max_bytes >= 0 and keep >= 1, got max_bytes={max_bytes} keep={keep}")
+        self.fsync, self.max_bytes, self.keep = fsync, max_bytes, keep
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.repaired = repair_tail(self.path)
@@ -84,19 +103,38 @@ class FileSink(QueuedSink):
         if not path:
             raise SinkError(f"file sink needs file:///absolute/path.jsonl, got {url!r}")
         try:
-            return cls(path, fsync=flag(q.get("fsync")), max_bytes=int(q.get("max_bytes", "0")))
+            return cls(path, fsync=flag(q.get("fsync")), max_bytes=int(q.get("max_bytes", "0")),
+                       keep=int(q.get("keep", str(KEEP))))  # fmt: skip
         except ValueError as exc:
             raise SinkError(f"bad file sink option in {url!r}: {exc}") from exc
 
     def _open(self) -> int:
         return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o640)
 
+    def rotated(self, k: int) -> Path:
+        """The k-th rotated file (1 = newest)."""
+        return self.path.with_name(f"{self.path.name}.{k}")
+
+    def _rotate(self) -> None:
+        """path -> path.1 -> ... -> path.<keep>; only path.<keep> is deleted, and its windows counted."""
+        oldest = self.rotated(self.keep)
+        if oldest.exists():
+            n = _count_records(oldest)
+            oldest.unlink()
+            self.stats.removed += n
+            log.info("file sink %s: rotation deleted %s (%d window(s)); keep=%d", self.path, oldest.name, n, self.keep)
+        for k in range(self.keep - 1, 0, -1):
+            if self.rotated(k).exists():
+                os.replace(self.rotated(k), self.rotated(k + 1))  # the target was just moved away: never overwrites
+        os.close(self._fd)
+        os.replace(self.path, self.rotated(1))
+        self._fd = self._open()
+
     def _write(self, window: AnonymizedWindow) -> None:
         record = window.to_json() + b"\n"
-        if self.max_bytes and os.fstat(self._fd).st_size + len(record) > self.max_bytes:
-            os.close(self._fd)
-            os.replace(self.path, self.path.with_name(self.path.name + ".1"))
-            self._fd = self._open()
+        size = os.fstat(self._fd).st_size
+        if self.max_bytes and size and size + len(record) > self.max_bytes:  # an empty file is never rotated
+            self._rotate()
         if os.write(self._fd, record) != len(record):  # a short write leaves a torn tail: cut it
             repair_tail(self.path)
             raise OSError("short write to file sink (disk full?)")

@@ -1,244 +1,201 @@
 """``mqtt://[user:pass@]host:port/topic?qos=1&spool=4096``: windows to an MQTT broker (paho-mqtt 2.x).
 
-QoS 1 alone is not enough: a hard-killed broker loses messages it already acknowledged. So the
-sink keeps a bounded *spool* of the most recent windows and republishes it after every reconnect;
-each payload carries ``(stream, window_id)`` and consumers drop duplicates with ``Deduper``.
-Windows pushed out of the spool before the broker acknowledged them are counted as dropped, never
-silently lost; ``stats.sent`` counts windows the broker acknowledged (QoS 1) or that were written
-to the socket (QoS 0), and windows still unacknowledged at ``close`` are counted as dropped.
-Reconnects back off exponentially (1 s doubling to 120 s, paho's own timer).
+A broker's PUBACK is not delivery: a hard-killed broker loses what it acknowledged, and a full
+subscriber queue drops silently. So every window goes out with ``epoch``/``seq`` (mqtt_wire.py),
+the sink keeps a bounded spool of them (spool.py; on disk with ``spool_dir=``, surviving a
+restart), publishes the spool's range retained on ``<topic>/spool`` and republishes the ranges a
+consumer asks for on ``<topic>/replay``. ``edge_runtime.consumer`` is that consumer; docs/mqtt.md
+has the protocol, the options and what is lost when the spool overflows.
+
+Connecting is asynchronous (a broker down at boot must not stop acquisition; windows sent before
+the first CONNACK wait in the spool like any other) and reconnects back off exponentially,
+capped at ``reconnect_max`` (5 s). New windows and replays go out in turn, never more than
+``inflight`` unacknowledged nor ``rate`` per second, so a burst after an outage does not
+overflow a subscriber's broker queue (mosquitto's default: 1000). mqtt_link.py runs all that.
+
+``stats.sent`` counts windows the broker acknowledged (QoS 1) or that were written (QoS 0);
+``stats.dropped`` those that left the spool first, or that were still unacknowledged at ``close``
+(with ``spool_dir`` those stay on disk and go out at the next start instead). Under backpressure
+(a recording) ``send`` waits while the spool is full of unacknowledged windows, bounded as in base.py.
 
 Authentication and TLS: ``mqtt://user:pass@host/topic`` (percent-encode ``@ : /`` in the password),
-``?tls=yes&cafile=/etc/ssl/broker-ca.pem`` or ``mqtts://`` (port 8883). Connecting is asynchronous
-so a broker that is down at boot does not stop acquisition; a refused login, an untrusted
-certificate or a TLS/plain mismatch is therefore logged once per distinct reason as one line
+``?tls=yes&cafile=/etc/ssl/broker-ca.pem`` or ``mqtts://`` (port 8883). A refused login, an
+untrusted certificate or a TLS/plain mismatch is logged once per distinct reason as one line
 (``edge_anonymize`` logger), counted in ``stats.errors`` and kept in ``stats.last_error``, while
 windows wait in the spool. A CA file that cannot be read is a ``SinkError`` at open.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import ssl
-import sys
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
-from urllib.parse import unquote, urlsplit
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
 
 from ..errors import SinkError
 from .base import AnonymizedWindow, Sink, flag, url_options
+from .mqtt_link import Link
+from .mqtt_wire import Backoff, Deduper, Pacer
+from .spool import DiskSpool, Spool
 
 __all__ = ["MqttSink", "Deduper"]
 
 log = logging.getLogger("edge_anonymize")
-_AUTH_REFUSED = (134, 135)  # "Bad user name or password", "Not authorized"
+OPTIONS = ("qos", "client_id", "tls", "cafile", "spool", "spool_mb", "spool_dir", "rate", "inflight", "head",
+           "replay_max", "reconnect_min", "reconnect_max")  # fmt: skip
 
 
-class Deduper:
-    """Consumer side: ``seen(payload) -> bool`` is True for a window already delivered."""
-
-    def __init__(self, horizon: int = 100_000) -> None:
-        self._seen: OrderedDict[tuple[str, int], None] = OrderedDict()
-        self.horizon, self.duplicates = horizon, 0
-
-    def seen(self, payload: bytes | dict[str, Any]) -> bool:
-        d = json.loads(payload) if isinstance(payload, bytes | bytearray) else payload
-        key = (str(d["stream"]), int(d["window_id"]))
-        if key in self._seen:
-            self.duplicates += 1
-            return True
-        self._seen[key] = None
-        if len(self._seen) > self.horizon:
-            self._seen.popitem(last=False)
-        return False
+def _redacted(url: str) -> str:
+    u = urlsplit(url)
+    return u._replace(netloc=f"{u.username}:***@{u.hostname}:{u.port}").geturl() if u.password else url
 
 
 class MqttSink(Sink):
-    """Publish every window, keep the last ``spool`` windows for republishing after a reconnect.
+    """Publish every window with its spool position; republish what consumers ask for.
 
     Args:
-        host, port, topic: broker and topic.
+        host, port, topic: broker and topic (no ``+``/``#``).
         qos: 0 or 1 (1 recommended).
         username, password, tls, cafile: broker authentication and TLS.
-        spool: windows kept for republishing (4096 windows ≈ 87 min at 50 Hz, stride 64).
-        republish_delay_s: wait after a reconnect before republishing, so consumers can resubscribe.
+        spool, spool_mb: spool bounds in windows and MiB (4096 windows ≈ 87 min at 50 Hz, stride 64).
+        spool_dir: keep the spool in ``spool_dir/<topic>`` (``spool_dir`` must exist): survives a restart.
+        rate, inflight: at most ``rate`` messages/s (0: unpaced) and ``inflight`` unacknowledged.
+        head_s: republish the retained spool range at most this often while windows flow (0: only on
+            connect and after replays).
+        replay_max: most windows one replay request gets.
+        reconnect_min, reconnect_max: reconnect backoff [s].
+        clock: monotonic time [s] for backoff, pacing and the spool range timer.
     """
 
     def __init__(self, host: str, port: int = 1883, topic: str = "edge-anonymize/windows", *, qos: int = 1,
                  client_id: str = "", username: str | None = None, password: str | None = None,
-                 tls: bool = False, cafile: str | None = None, spool: int = 4096,
-                 republish_delay_s: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+                 tls: bool = False, cafile: str | None = None, spool: int = 4096, spool_mb: float = 32.0,
+                 spool_dir: str | None = None, rate: float = 200.0, inflight: int = 20, head_s: float = 5.0,
+                 replay_max: int = 1000, reconnect_min: float = 1.0, reconnect_max: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         super().__init__()
         try:
             import paho.mqtt.client as mqtt
+            from paho.mqtt.enums import CallbackAPIVersion
         except ImportError as exc:
             raise SinkError("the MQTT sink needs paho-mqtt: pip install 'edge-anonymize[mqtt]'") from exc
         if qos not in (0, 1):
             raise SinkError(f"MQTT sink qos must be 0 or 1, got {qos}")
+        if not topic or "+" in topic or "#" in topic:
+            raise SinkError(f"MQTT sink topic must be non-empty without + or #, got {topic!r}")
+        if inflight < 1 or replay_max < 1 or head_s < 0 or spool_mb <= 0:
+            raise SinkError("MQTT sink needs inflight >= 1, replay_max >= 1, head >= 0 and spool_mb > 0")
+        try:
+            backoff, pacer = Backoff(reconnect_min, reconnect_max), Pacer(rate, inflight)
+        except ValueError as exc:
+            raise SinkError(f"bad MQTT sink option: {exc}") from None
         self.url = f"{'mqtts' if tls or cafile else 'mqtt'}://{host}:{port}/{topic}"  # never the password
-        self.topic, self.qos, self.spool_size, self.republish_delay_s = topic, qos, spool, republish_delay_s
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._spool: OrderedDict[int, tuple[bytes, bool]] = OrderedDict()  # seq -> (payload, acked)
-        self._mids: dict[int, int] = {}
-        self._early: set[int] = set()  # mids acknowledged before ``_publish`` could register them
-        self._seq = 0
-        self._connected_once = False
-        self._republish_at: float | None = None
-        self._tls = bool(tls or cafile)
-        self._up = self._refused = False  # state of the current connection attempt (network thread)
-        self._reported = ""  # last failure logged: retries must not flood the journal
-        self.connects = self.republished = 0
-        from paho.mqtt.enums import CallbackAPIVersion
-
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+        self._client = client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
         if username is not None:
-            self._client.username_pw_set(username, password)
-        if self._tls:
+            client.username_pw_set(username, password)
+        if tls or cafile:
             try:
-                self._client.tls_set(ca_certs=cafile)
+                client.tls_set(ca_certs=cafile)
             except (OSError, ValueError) as exc:  # missing/unreadable/not-PEM cafile: fail at open, not at runtime
                 raise SinkError(f"cannot use MQTT CA file {cafile!r}: {exc}") from exc
-        self._client.reconnect_delay_set(min_delay=1, max_delay=120)
-        self._client.max_queued_messages_set(0)
-        self._client.on_connect = self._on_connect
-        self._client.on_publish = self._on_publish
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_connect_fail = self._on_connect_fail
+        max_bytes = int(spool_mb * 2**20)
+        self.spool = DiskSpool(Path(spool_dir) / quote(topic, safe=""), spool, max_bytes) if spool_dir else Spool(spool, max_bytes)  # fmt: skip
+        self.epoch, self.backoff, self._stalled = self.spool.epoch, backoff, False
+        self._link = Link(client, self.spool, self.stats, url=self.url, topic=topic, qos=qos, tls=bool(tls or cafile),
+                          pacer=pacer, backoff=backoff, inflight=inflight, head_s=head_s, replay_max=replay_max,
+                          clock=clock)  # fmt: skip
         try:
-            self._client.connect_async(host, port, keepalive=30)
+            client.connect_async(host, port, keepalive=30)  # only records where: the link thread connects
         except (OSError, ValueError) as exc:
+            self.spool.close(self.spool.acked_below)
             raise SinkError(f"cannot use MQTT broker {host}:{port}: {exc}") from exc
-        self._stopping = threading.Event()  # before loop_start: the callbacks read it
-        self._client.loop_start()
-        self._timer = threading.Thread(target=self._republisher, name="mqtt-republish", daemon=True)
-        self._timer.start()
+        self._link.thread.start()
 
     @classmethod
     def from_url(cls, url: str) -> MqttSink:
         u = urlsplit(url)
         q = url_options(u.query)
+        safe = _redacted(url)
         if not u.hostname:
-            raise SinkError(f"MQTT sink needs mqtt://host[:port]/topic, got {url!r}")
+            raise SinkError(f"MQTT sink needs mqtt://host[:port]/topic, got {safe!r}")
+        unknown = sorted(set(q) - set(OPTIONS))
+        if unknown:
+            raise SinkError(f"unknown MQTT sink option {', '.join(unknown)} in {safe!r}; known: {', '.join(OPTIONS)}")
         try:
             return cls(
                 u.hostname, u.port or (8883 if u.scheme == "mqtts" else 1883), unquote(u.path.lstrip("/")) or "edge-anonymize/windows",
                 qos=int(q.get("qos", "1")), client_id=q.get("client_id", ""),
                 username=unquote(u.username) if u.username else None, password=unquote(u.password) if u.password else None,
                 tls=u.scheme == "mqtts" or flag(q.get("tls")), cafile=q.get("cafile"),
-                spool=int(q.get("spool", "4096")), republish_delay_s=float(q.get("republish_delay", "2.0")),
+                spool=int(q.get("spool", "4096")), spool_mb=float(q.get("spool_mb", "32")), spool_dir=q.get("spool_dir"),
+                rate=float(q.get("rate", "200")), inflight=int(q.get("inflight", "20")), head_s=float(q.get("head", "5")),
+                replay_max=int(q.get("replay_max", "1000")), reconnect_min=float(q.get("reconnect_min", "1")),
+                reconnect_max=float(q.get("reconnect_max", "5")),
             )  # fmt: skip
         except ValueError as exc:
-            raise SinkError(f"bad MQTT sink option in {url!r}: {exc}") from exc
+            raise SinkError(f"bad MQTT sink option in {safe!r}: {exc}") from None
 
-    # paho callbacks (network thread) ----------------------------------------------------------
-    def _failed(self, reason: str, level: int = logging.ERROR) -> None:
-        """Count every failed attempt; log each distinct reason once, as one line."""
-        self.stats.errors += 1
-        self.stats.last_error = reason
-        if reason != self._reported:
-            self._reported = reason
-            log.log(level, "%s: %s; windows are kept in the spool and the sink keeps retrying", self.url, reason)
-
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
-        if getattr(reason_code, "is_failure", False):
-            self._refused = True
-            auth = getattr(reason_code, "value", None) in _AUTH_REFUSED
-            hint = " (check user and password in the sink URL)" if auth else ""
-            self._failed(f"broker refused the connection: {reason_code}{hint}")
-            return
-        if self._reported:
-            log.info("%s: connected", self.url)
-        self._up, self._reported = True, ""
-        self.connects += 1
-        if self._connected_once:  # a reconnect: the broker may have lost what it acknowledged
-            self._republish_at = self._clock() + self.republish_delay_s
-        self._connected_once = True
-
-    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
-        if self._up:
-            self.stats.last_error = f"disconnected from broker: {reason_code}"
-        elif not self._refused and not self._stopping.is_set():  # closed before any CONNACK: e.g. a TLS-only port
-            hint = "" if self._tls else " (a TLS-only port? add tls=yes&cafile=...)"
-            self._failed(f"broker closed the connection before accepting it{hint}")
-        self._up = self._refused = False
-
-    def _on_connect_fail(self, client: Any, userdata: Any) -> None:
-        exc = sys.exc_info()[1]  # paho calls this inside its ``except OSError``: the only way to learn why
-        if isinstance(exc, ssl.SSLError) or (self._tls and isinstance(exc, ConnectionResetError)):
-            self._failed(f"TLS connection failed: {exc} (check tls=, cafile= and that the port speaks TLS)")
-        else:  # broker down or unreachable: transient, a warning
-            self._failed(f"cannot connect: {exc or 'unknown error'}", logging.WARNING)
-
-    def _on_publish(self, client: Any, userdata: Any, mid: int, reason_code: Any, properties: Any) -> None:
-        with self._lock:
-            seq = self._mids.pop(mid, None)
-            if seq is None:  # the network thread can see the PUBACK before publish() has returned the mid
-                self._early.add(mid)
-            else:
-                self._acked(seq)
-
-    def _acked(self, seq: int) -> None:
-        """Mark ``seq`` delivered (caller holds the lock); a republished copy is not counted again."""
-        if seq in self._spool and not self._spool[seq][1]:
-            self._spool[seq] = (self._spool[seq][0], True)
-            self.stats.sent += 1
-
-    # sink --------------------------------------------------------------------------------------
-    def _publish(self, seq: int, payload: bytes) -> None:
-        info = self._client.publish(self.topic, payload, qos=self.qos)
-        if info.rc == 0 or self.qos:  # rc != 0 while offline: kept in the spool, resent on reconnect
-            with self._lock:
-                if info.mid in self._early:
-                    self._early.discard(info.mid)
-                    self._acked(seq)
-                else:
-                    self._mids[info.mid] = seq
-
-    def _send(self, window: AnonymizedWindow) -> None:
-        payload = window.to_json()
-        with self._lock:
-            seq = self._seq
-            self._seq += 1
-            self._spool[seq] = (payload, False)
-            while len(self._spool) > self.spool_size:
-                _, (_, acked) = self._spool.popitem(last=False)
-                if not acked:
-                    self.stats.dropped += 1  # left the spool before the broker confirmed it
-        if self._client.is_connected():
-            self._publish(seq, payload)
-
-    def _republisher(self) -> None:
-        while not self._stopping.wait(0.1):
-            at = self._republish_at
-            if at is None or self._clock() < at or not self._client.is_connected():
-                continue
-            self._republish_at = None
-            with self._lock:
-                items = list(self._spool.items())
-            for seq, (payload, _) in items:
-                self._publish(seq, payload)
-            self.republished += len(items)
+    # -- counters --------------------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self._link.up
 
     @property
     def unacked(self) -> int:
-        with self._lock:
-            return sum(1 for _, acked in self._spool.values() if not acked)
+        """Windows accepted but not yet acknowledged by the broker."""
+        return self._link.unacked
+
+    @property
+    def connects(self) -> int:
+        return self._link.connects
+
+    @property
+    def republished(self) -> int:
+        """Messages sent again because a consumer asked for them."""
+        return self._link.republished
+
+    @property
+    def replay_requests(self) -> int:
+        return self._link.replay_requests
+
+    # -- sink --------------------------------------------------------------------------------------
+    def _send(self, window: AnonymizedWindow) -> None:
+        if self.wait_s is not None and not self._has_room():  # a recording: wait for the broker, bounded
+            if not self._stalled and not self._wait(self._room_within):
+                self._stalled = True
+                self.stats.last_error = f"no progress for {self.wait_s:g} s: the spool drops its oldest windows"
+                log.warning("%s: broker made no progress for %g s; the spool drops (counted) until it has room",
+                            self.url, self.wait_s)  # fmt: skip
+        elif self._stalled:
+            self._stalled = False
+        self._link.offer(window)
+
+    def _has_room(self) -> bool:
+        """Another window would not push an unacknowledged one out of the spool."""
+        sp = self.spool
+        fit = sp.max_bytes * len(sp) // sp.nbytes if sp.nbytes else sp.max_records
+        return self.unacked < max(min(sp.max_records, fit), 1)
+
+    def _room_within(self, timeout: float) -> bool:
+        if not self._has_room():
+            self._link.progress.wait(timeout)
+            self._link.progress.clear()
+        return self._has_room()
+
+    def flush(self) -> bool:
+        """Wait while the broker acknowledges (at most ``wait_s`` without progress); True when all were."""
+        if self.wait_s is None:
+            return self.unacked == 0
+        done, idle_since = self.stats.sent, time.monotonic()
+        while self.unacked and self._link.thread.is_alive() and not self.waits_ended:
+            self._room_within(0.05)
+            if self.stats.sent != done:
+                done, idle_since = self.stats.sent, time.monotonic()
+            elif time.monotonic() - idle_since > self.wait_s:
+                break
+        return self.unacked == 0
 
     def close(self, timeout: float = 5.0) -> None:
-        deadline = self._clock() + timeout
-        while self.unacked and self._client.is_connected() and self._clock() < deadline:
-            time.sleep(0.05)
-        self._stopping.set()
-        self._client.disconnect()
-        self._client.loop_stop()
-        with self._lock:  # what the broker never acknowledged is lost now: count it
-            lost = sum(1 for _, acked in self._spool.values() if not acked)
-            self._spool.clear()
-        if lost:
-            self.stats.dropped += lost
-            log.warning("%s: %d window(s) never acknowledged by the broker, dropped at close", self.url, lost)
+        """Deliver what the broker takes within ``timeout`` (not waiting for a broker that is down)."""
+        self._link.stop(timeout)

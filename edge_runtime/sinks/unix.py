@@ -2,14 +2,19 @@
 
 The socket file is created with mode 0660 (a world-writable mode is refused) and an optional
 group, so only the gateway's group can read anonymized windows. Peers are checked with
-``SO_PEERCRED`` where Linux offers it. A client that does not read never stalls the gateway: each
-client has a bounded send buffer and is disconnected (and counted) when it overflows.
+``SO_PEERCRED`` where Linux offers it. With a live device a client that does not read never stalls
+the gateway: each client has a bounded send buffer and is disconnected (and counted) when it
+overflows. Under backpressure (a recording, see base.py) a full client buffer is waited on instead
+(bounded by ``wait_s``), so a reading client gets every window of an unpaced replay; what a client
+has pending at close is handed to it within the same bound.
 """
 
 from __future__ import annotations
 
+import functools
 import grp
 import os
+import select
 import socket
 import stat
 import struct
@@ -25,7 +30,7 @@ __all__ = ["UnixSink"]
 
 class _Client:
     def __init__(self, sock: socket.socket) -> None:
-        self.sock, self.pending = sock, bytearray()
+        self.sock, self.pending, self.gone = sock, bytearray(), False
 
 
 class UnixSink(QueuedSink):
@@ -139,18 +144,37 @@ class UnixSink(QueuedSink):
             clients = list(self._clients)
         for c in clients:
             c.pending += record
-            try:
-                sent = c.sock.send(c.pending)
-                del c.pending[:sent]
-            except BlockingIOError:
-                pass
-            except OSError:  # client went away
-                self._drop(c, counted=False)
+            self._push(c)
+            if c.gone or len(c.pending) <= self.client_buffer:
                 continue
-            if len(c.pending) > self.client_buffer:
+            if not self._wait(functools.partial(self._room, c, limit=self.client_buffer)) and not c.gone:
                 self._drop(c, counted=True)
 
+    def _push(self, c: _Client) -> None:
+        """Send what the socket takes now; a client that went away is removed (not counted)."""
+        try:
+            sent = c.sock.send(c.pending)
+            del c.pending[:sent]
+        except BlockingIOError:
+            pass
+        except OSError:  # client went away
+            self._drop(c, counted=False)
+
+    def _room(self, c: _Client, timeout: float, limit: int) -> bool:
+        """Backpressure on one client: wait up to ``timeout`` for its socket, send; True when at most
+        ``limit`` bytes are pending (or it went away)."""
+        poller = select.poll()  # poll, not select: no FD_SETSIZE limit
+        try:
+            poller.register(c.sock, select.POLLOUT)
+            poller.poll(timeout * 1000)
+        except (OSError, ValueError):
+            self._drop(c, counted=False)
+        else:
+            self._push(c)
+        return c.gone or len(c.pending) <= limit
+
     def _drop(self, c: _Client, *, counted: bool) -> None:
+        c.gone = True
         with self._lock:
             if c in self._clients:
                 self._clients.remove(c)
@@ -163,6 +187,13 @@ class UnixSink(QueuedSink):
         self._accepting = False
         self._acceptor.join(1.0)
         self._server.close()
+        with self._lock:
+            clients = list(self._clients)
+        for c in clients:  # hand over what is pending: waited for under backpressure, else what fits now
+            if c.pending and not c.gone:
+                self._push(c)
+                if c.pending and not c.gone:
+                    self._wait(functools.partial(self._room, c, limit=0))
         with self._lock:
             for c in self._clients:
                 c.sock.close()

@@ -3,7 +3,8 @@
 ``replay:///path/walk.imu?speed=1`` paces frames by their device sample index at ``speed`` x real
 time (0 = as fast as possible); ``loop=1`` starts over at the end (the decoder sees a resync).
 Bytes pass through untouched, corrupt frames included, so a replay exercises the same decoder
-path and counters as a live port. The end of the file raises ``EOFError``.
+path and counters as a live port. The end of the file raises ``EOFError``. A file that is empty or
+holds not one valid frame (not a recording at all) is refused at ``open`` with ``SourceError``.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class ReplaySource(Source):
             speed = float(query.get("speed", ["1"])[0])
         except ValueError:
             raise SourceError(f"replay URL {url!r}: speed must be a number") from None
-        return cls(path, speed=speed, loop=query.get("loop", ["0"])[0] in ("1", "true", "yes"))
+        return cls(path, speed=speed, loop=_bool(url, "loop", query.get("loop", ["0"])[0]))
 
     def open(self) -> None:
         data = self._data
@@ -67,6 +68,10 @@ class ReplaySource(Source):
                 data = Path(self.path).read_bytes()  # type: ignore[arg-type]
             except OSError as exc:
                 raise SourceError(f"cannot read replay file {self.path}: {exc.strerror}") from None
+        if not data:
+            raise SourceError(f"replay file {self.path} is empty")
+        if not _has_frame(data):
+            raise SourceError(f"replay file {self.path} holds no valid wire frame (not an .imu recording?)")
         self._pieces = _pace(data) if self.speed > 0 else [(0.0, data[i : i + _FAST_CHUNK])
                                                             for i in range(0, len(data), _FAST_CHUNK)]  # fmt: skip
         self._i = 0
@@ -93,6 +98,29 @@ class ReplaySource(Source):
 
     def close(self) -> None:
         self._pieces = []
+
+
+def _bool(url: str, key: str, value: str) -> bool:
+    v = value.lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off", ""):
+        return False
+    raise SourceError(f"replay URL {url!r}: {key} must be 0/1, true/false or yes/no, got {value!r}")
+
+
+def _has_frame(data: bytes) -> bool:
+    """Whether any delimiter-separated piece decodes as a frame (stops at the first one)."""
+    start = 0
+    while start < len(data):
+        end = data.find(b"\x00", start)
+        end = len(data) if end < 0 else end
+        try:
+            decode_body(cobs.decode(data[start:end]))
+            return True
+        except (cobs.CobsError, FrameError):
+            start = end + 1
+    return False
 
 
 def _pace(data: bytes) -> list[tuple[float, bytes]]:

@@ -16,6 +16,10 @@ from .base import Source
 
 __all__ = ["SerialSource"]
 
+#: Standard line rates: anything else (``baud=12``, a typo for 115200) is refused, not tried.
+BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000, 576000,
+              921600, 1000000, 1152000, 1500000, 2000000, 2500000, 3000000, 3500000, 4000000)  # fmt: skip
+
 
 class SerialSource(Source):
     """Args:
@@ -24,6 +28,8 @@ class SerialSource(Source):
     """
 
     def __init__(self, port: str, *, baud: int = 115200, chunk: int = 4096) -> None:
+        if baud not in BAUD_RATES:
+            raise SourceError(f"baud {baud} is not a standard rate (9600, 57600, 115200, 230400, 921600, ...)")
         self.port, self.baud, self.chunk = port, baud, chunk
         self.url = f"serial://{port}?baud={baud}"
         self._ser: Any = None

@@ -151,3 +151,103 @@ def test_demo_falls_back_to_a_synthetic_trace(bundle, tmp_path, monkeypatch, cap
     rc = cli.main(["--demo", "--bundle", str(bundle), "--sink", "memory://", "--metrics-file", str(m)])
     assert rc == 0 and "synthetic" in capsys.readouterr().err
     assert json.loads(m.read_text())["counters"]["windows"] == (3000 - 128) // 64 + 1  # 60 s at 50 Hz
+
+
+# -- a newcomer's first runs (issue 12): one line and a documented exit code, caught at start ----------------------
+
+def _demo(capsys, *args: str) -> tuple[int, str]:
+    """``--demo`` on the shipped bundle, in process (no TensorFlow needed)."""
+    rc = cli.main(["--demo", "--status-interval", "0", "--sink", "memory://", *args])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return rc, err
+
+
+@pytest.mark.parametrize("case,code,needle", [
+    ("udp port out of range", 6, "Port out of range 0-65535"),
+    ("non-UTF-8 config", 2, "is not UTF-8 text"),
+    ("empty replay", 4, "is empty"),
+    ("garbage replay", 4, "holds no valid wire frame"),
+    ("metrics folder missing", 2, "metrics file folder"),
+    ("file sink folder missing", 6, "file sink folder"),
+    ("stride longer than the window", 2, "window.stride 100000 is longer than the model's window (128 samples)"),
+])  # fmt: skip
+def test_first_run_mistakes_are_one_line_at_start(tmp_path, capsys, case, code, needle):
+    missing = tmp_path / "no-such-folder"
+    args = {
+        "udp port out of range": ["--sink", "udp://127.0.0.1:99999"],
+        "non-UTF-8 config": ["--config", str(tmp_path / "c.toml")],
+        "empty replay": [],
+        "garbage replay": [],
+        "metrics folder missing": ["--metrics-file", str(missing / "m.json")],
+        "file sink folder missing": ["--sink", f"file://{missing}/w.jsonl"],
+        "stride longer than the window": ["--stride", "100000"],
+    }[case]
+    (tmp_path / "c.toml").write_bytes(b"\xff\xfe[window]\x00")
+    (tmp_path / "empty.imu").write_bytes(b"")
+    (tmp_path / "garbage.imu").write_bytes(bytes(range(1, 256)) * 40 + b"\x00" + bytes(range(255, 0, -1)) * 3)
+    argv = ["--status-interval", "0", "--sink", "memory://", *args]
+    if "replay" in case:
+        argv += ["--replay", str(tmp_path / ("empty.imu" if case == "empty replay" else "garbage.imu")), "--speed", "0"]
+    else:
+        argv.append("--demo")
+    assert cli.main(argv) == code
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("edge-anonymize: error:")]
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in err, err
+    assert not missing.exists()  # refused, not created
+
+
+def test_file_sink_mkdir_option_creates_the_folder(tmp_path, capsys):
+    out = tmp_path / "new" / "w.jsonl"
+    rc, _ = _demo(capsys, "--sink", f"file://{out}?mkdir=1")
+    assert rc == 0 and len(out.read_text().splitlines()) == 69
+
+
+@pytest.mark.parametrize("flag,value", [("--speed", "-1"), ("--speed", "nan"), ("--status-interval", "-2"),
+                                        ("--stride", "-1"), ("--stride", "x")])  # fmt: skip
+def test_bad_numbers_are_usage_errors(capsys, flag, value):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--demo", flag, value])
+    assert e.value.code == 2
+    assert f"argument {flag}" in capsys.readouterr().err
+
+
+def test_status_interval_zero_prints_only_the_summary_at_exit(capsys):
+    rc, err = _demo(capsys, "--speed", "20")  # ~1.4 s of demo trace: the default interval would not fire either
+    assert rc == 0
+    assert len([ln for ln in err.splitlines() if "windows=" in ln]) == 1
+    assert "0 = no periodic line, only the summary at exit" in " ".join(cli.build_parser().format_help().split())
+
+
+def test_status_line_before_the_first_window_says_dash_not_none(tmp_path, capsys):
+    f = tmp_path / "short.imu"  # valid frames, fewer samples than one window
+    f.write_bytes(Emulator(synthetic(1.0, seed=3)).wire_bytes())
+    assert cli.main(["--replay", str(f), "--speed", "0", "--sink", "memory://", "--status-interval", "0"]) == 0
+    err = capsys.readouterr().err
+    assert "None" not in err and "invoke_us p50=- p99=-" in err
+    assert "the recording ended without one window" in err  # a warning, exit 0: the file is a recording
+
+
+def test_list_ports_help_is_help(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["list-ports", "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and out.startswith("usage: edge-anonymize list-ports")
+
+
+def test_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"edge-anonymize {version('edge-anonymize')}"
+
+
+def test_demo_start_prints_no_native_info_lines():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+    r = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "--demo", "--sink", "memory://"], capture_output=True,
+                       text=True, timeout=60, cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert lines and all(ln.startswith("edge-anonymize: ") for ln in lines), lines  # no "INFO: Created ... XNNPACK"

@@ -19,7 +19,7 @@ def test_defaults_and_a_delta_file(tmp_path):
     cfg = load_config(p)
     assert cfg.source.url == "serial:///dev/imu0" and cfg.source.reconnect_max_s == 10.0
     assert isinstance(cfg.source.reconnect_max_s, float)
-    assert cfg.window.stride == 32 and cfg.window.max_interp == 2
+    assert cfg.window.stride == 32 and cfg.window.max_interp == 5
     assert cfg.sinks.urls == ["memory://", "stdout://"]
     assert load_config(None) == RuntimeConfig()
 
@@ -54,6 +54,10 @@ def test_bad_files(tmp_path):
     bad.write_text("[window\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(bad)
+    binary = tmp_path / "latin1.toml"
+    binary.write_bytes('[stream]\nname = "café"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_config(binary)
 
 
 def test_cli_overrides_skip_none_and_are_checked():

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from edge_runtime.config import StreamConfig
 from edge_runtime.decoder import FLAG_DRIFT, Block, Gap, StreamDecoder, StreamInfo, check_stream
 from edge_runtime.errors import StreamMismatchError
-from firmware_bridge.protocol import Hello, Samples, encode_frame
+from firmware_bridge.protocol import Hello, Samples, decode_body, encode_body, encode_frame
 
 from .conftest import HELLO, canonical, sample_frames, walk_counts, wire
 
@@ -160,6 +160,30 @@ def test_check_stream_refuses_mismatches(manifest):
         with pytest.raises(StreamMismatchError) as e:
             check_stream(bad, manifest, StreamConfig())
         assert e.value.field == field and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("field,value,needle", [
+    ("acc_scale", 1e30, "acc_scale 1e+30 m/s^2 per count"),  # the fuzzed HELLO that used to be forwarded
+    ("acc_scale", 1e-9, "acc_scale 1e-09"),  # full scale 3e-5 m/s^2: counts would be all noise
+    ("gyro_scale", 0.5, "gyro_scale 0.5 rad/s"),  # full scale 16,000 rad/s
+    ("gyro_scale", float("inf"), "gyro_scale inf"),
+    ("acc_scale", float("nan"), "acc_scale nan"),
+    ("acc_scale", -0.001, "acc_scale -0.001"),
+])  # fmt: skip
+def test_absurd_scales_are_refused_naming_the_field(manifest, field, value, needle):
+    info = dataclasses.replace(StreamInfo(1, 50.0, 0.001, 0.001, 6), **{field: value})
+    with pytest.raises(StreamMismatchError) as e:
+        check_stream(info, manifest, StreamConfig())
+    assert e.value.field == "units" and needle in str(e.value) and "full scale" in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("acc,gyro", [(2 * 9.80665 / 32768, 125 * np.pi / 180 / 32768), (16 * 9.80665 / 32768, 2000 * np.pi / 180 / 32768),
+                                      (64 * 9.80665 / 32768, 4000 * np.pi / 180 / 32768)])  # fmt: skip
+def test_real_imu_ranges_are_accepted(manifest, acc, gyro):
+    """±2..±64 g and ±125..±4000 dps parts, as float32 on the wire."""
+    h = decode_body(encode_body(dataclasses.replace(HELLO, acc_scale=acc, gyro_scale=gyro)))
+    check_stream(StreamInfo(1, h.rate_hz, h.acc_scale, h.gyro_scale, 6), manifest, StreamConfig())
 
 
 @given(st.binary(max_size=600), st.integers(0, 2**32 - 1))

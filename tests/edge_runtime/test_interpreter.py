@@ -123,3 +123,98 @@ def test_legacy_tflite_runtime_is_the_fallback(monkeypatch, manifest):
     monkeypatch.setitem(sys.modules, "tflite_runtime", legacy)
     a = Anonymizer(manifest)
     assert a.backend == "tflite_runtime" and a.run(raw_windows(1)[0]).shape == SPEC.shape
+
+
+# -- versions: what the model needs vs what the manifest says and what this runtime provides ----------
+
+
+def _op_version_pos(data: bytes, name: str) -> int:
+    from edge_runtime.tflite_info import _Buf, op_name
+
+    b = _Buf(data)
+    for oc in b.tables(b.deref(0), 1):
+        dep, code = b.field(oc, 0), b.field(oc, 3)
+        builtin = max(b.u("b", dep) if dep else 0, b.u("i", code) if code else 0)
+        if op_name(builtin) == name and b.field(oc, 2):
+            return b.field(oc, 2)
+    raise AssertionError(f"{name} has no explicit version field")
+
+
+def _min_runtime_slice(data: bytes) -> slice:
+    from edge_runtime.tflite_info import _Buf
+
+    b = _Buf(data)
+    model = b.deref(0)
+    buffers = b.tables(model, 4)
+    for md in b.tables(model, 6):
+        if b.bytes_at(md, 0) == b"min_runtime_version":
+            start, n = b.vector(b.field(buffers[b.u("I", b.field(md, 1))], 0))
+            return slice(start, start + n)
+    raise AssertionError("no min_runtime_version")
+
+
+def _patched(bundle, patch):  # type: ignore[no-untyped-def]
+    """The bundle with its model file patched and the sha256 in the manifest recomputed."""
+    import hashlib
+    import json
+
+    model = bundle / "anonymizer_int8.tflite"
+    data = bytearray(model.read_bytes())
+    patch(data)
+    model.write_bytes(bytes(data))
+    d = json.loads((bundle / "manifest.json").read_text())
+    d["model"]["sha256"] = hashlib.sha256(bytes(data)).hexdigest()
+    (bundle / "manifest.json").write_text(json.dumps(d))
+    return load(bundle)
+
+
+def test_the_model_files_own_versions_are_read_without_tensorflow(manifest):
+    from edge_runtime.tflite_info import op_name, read_model_info
+
+    info = read_model_info(manifest.model_path.read_bytes())
+    assert {op_name(c): v for c, v in info.ops.items()}["CONV_2D"] == 3 and info.min_runtime_version == "2.8.0"
+
+
+@pytest.mark.parametrize("key,value,needles", [
+    ("tflite_min_runtime_version", "99.0.0", ("99.0.0", "2.8.0")),
+    ("tflite_ops", "CONV_2D:v99,EXPAND_DIMS:v1", ("CONV_2D v99", "v3")),
+    ("tflite_ops", "CONCATENATION:v1,CONV_2D:v3,EXPAND_DIMS:v1,RESHAPE:v1,SHAPE:v1,STRIDED_SLICE:v1", ("TILE",)),
+])  # fmt: skip
+def test_a_manifest_that_misstates_the_models_versions_is_refused_naming_both(manifest, key, value, needles):
+    """Before: ``tflite_min_runtime_version`` 99.0.0 and ``CONV_2D:v99`` were recorded and never checked."""
+    lie = dataclasses.replace(manifest, versions={**manifest.versions, key: value})
+    with pytest.raises(ModelError) as e:
+        Anonymizer(lie)
+    assert all(n in str(e.value) for n in needles) and "disagree" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_model_that_needs_a_newer_runtime_is_refused_naming_both_versions(bundle):
+    def newer(data: bytearray) -> None:
+        s = _min_runtime_slice(bytes(data))
+        data[s] = b"99.0.0".ljust(s.stop - s.start, b"\0")
+
+    m = _patched(bundle, newer)
+    with pytest.raises(ModelError) as e:
+        Anonymizer(m)
+    msg = str(e.value)
+    assert "needs TFLite runtime 99.0.0 or newer" in msg and "ai_edge_litert 2." in msg and "implements TFLite 2." in msg
+
+
+def test_an_op_version_the_runtime_lacks_is_refused_naming_both_versions(bundle):
+    import struct
+
+    def conv_v99(data: bytearray) -> None:
+        struct.pack_into("<i", data, _op_version_pos(bytes(data), "CONV_2D"), 99)
+
+    m = _patched(bundle, conv_v99)
+    with pytest.raises(ModelError) as e:
+        Anonymizer(m)
+    assert "model needs op CONV_2D v99, which ai_edge_litert 2." in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("junk", [b"", b"TFL3", b"\x00\x00\x00\x00TFL3" + b"\xff" * 40, b"\x10\x00\x00\x00TFL3" * 3])
+def test_malformed_flatbuffers_are_model_errors(junk):
+    from edge_runtime.tflite_info import read_model_info
+
+    with pytest.raises(ModelError):
+        read_model_info(junk)

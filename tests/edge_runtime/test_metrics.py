@@ -80,3 +80,15 @@ def test_watchdog_disabled_without_systemd():
     wd = Watchdog(Notifier({}), env={})
     wd.beat("x")
     assert not wd.enabled and not wd.tick()
+
+
+def test_status_line_before_any_window_and_sink_extras():
+    m = Metrics()
+    m.section("sinks", lambda: {
+        "unix:///s.sock": {"sent": 69, "dropped": 0, "errors": 0, "last_error": "", "clients": 0},
+        "udp://127.0.0.1:9": {"sent": 5, "dropped": 1, "errors": 2, "last_error": "OSError: x"},
+    })  # fmt: skip
+    line = m.status_line()
+    assert "None" not in line and "invoke_us p50=- p99=-" in line and "window_us p50=- p99=-" in line
+    assert "unix:///s.sock=69/0[clients=0]" in line  # a socket nobody read is visible as such
+    assert "udp://127.0.0.1:9=5/1[errors=2]" in line and "OSError" not in line

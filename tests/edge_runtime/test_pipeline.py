@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import threading
@@ -21,7 +22,7 @@ from edge_runtime.watchdog import Notifier, Watchdog
 from firmware_bridge.emulator import Emulator, Faults
 from firmware_bridge.recording import Recording, synthetic
 
-from .conftest import SPEC, Recorder, canonical, sample_frames, walk_counts, wire
+from .conftest import HELLO, SPEC, Recorder, canonical, sample_frames, walk_counts, wire
 
 
 def cfg(**sections) -> RuntimeConfig:
@@ -147,6 +148,16 @@ def test_stream_that_does_not_match_the_manifest_is_refused(manifest, anonymizer
     assert sink.windows == []
 
 
+def test_a_hello_with_absurd_scales_forwards_nothing(manifest, anonymizer):
+    """Before: a HELLO of 1e30 m/s^2 per count was accepted and its windows sent to every sink."""
+    bad = dataclasses.replace(HELLO, acc_scale=1e30)
+    sink = MemorySink()
+    with pytest.raises(StreamMismatchError, match=r"units is 'acc_scale 1e\+30 m/s\^2 per count"):
+        run_pipeline(ReplaySource(data=wire(sample_frames(walk_counts(1000), hello=bad)), speed=0), manifest,
+                     anonymizer, sinks=[sink])  # fmt: skip
+    assert sink.windows == [] and sink.stats.sent == 0
+
+
 class ScriptedSource(Source):
     """A source that fails to open ``fail_opens`` times, then plays sessions of bytes, losing the link after each."""
 
@@ -219,23 +230,71 @@ def test_absent_device_at_start_is_fatal_unless_wait(manifest, anonymizer):
 class SlowSink(QueuedSink):
     url = "slow://"
 
-    def __init__(self) -> None:
-        super().__init__(maxsize=4)
+    def __init__(self, delay: float = 0.05, maxsize: int = 4) -> None:
+        super().__init__(maxsize=maxsize)
+        self.delay, self.ids = delay, []
 
     def _write(self, window) -> None:
-        time.sleep(0.05)
+        time.sleep(self.delay)
+        self.ids.append(window.window_id)
 
 
-def test_slow_sink_never_stalls_acquisition(manifest, anonymizer):
+class LiveReplay(ReplaySource):
+    """A replay that behaves like a live device: it cannot wait for the pipeline."""
+
+    can_wait = False
+
+
+def test_slow_sink_never_stalls_acquisition_of_a_live_source(manifest, anonymizer):
     data = Emulator(synthetic(120.0)).wire_bytes()
     slow, mem = SlowSink(), MemorySink()
     t0 = time.monotonic()
-    p, _, _ = run_pipeline(ReplaySource(data=data, speed=0), manifest, anonymizer, sinks=[slow, mem],
+    p, _, _ = run_pipeline(LiveReplay(data=data, speed=0), manifest, anonymizer, sinks=[slow, mem],
                            config=cfg(window={"stride": 8}, runtime={"drain_timeout_s": 0.5, "status_interval_s": 0}))  # fmt: skip
     n = len(mem.windows)
     assert n > 600 and time.monotonic() - t0 < 0.05 * n / 2  # far faster than the slow sink
     assert slow.stats.dropped > 0 and slow.stats.sent + slow.stats.dropped + slow._q.qsize() >= n - 1
     assert p.metrics.snapshot()["sinks"]["slow://"]["dropped"] == slow.stats.dropped
+
+
+def test_a_recording_waits_for_a_slow_sink_and_loses_nothing(manifest, anonymizer):
+    """Backpressure: an unpaced replay is paced by its slowest sink, every window reaches every sink."""
+    data = Emulator(synthetic(60.0, seed=4)).wire_bytes()
+    slow, mem = SlowSink(delay=0.002, maxsize=4), MemorySink()
+    p, _, _ = run_pipeline(ReplaySource(data=data, speed=0), manifest, anonymizer, sinks=[slow, mem],
+                           config=cfg(window={"stride": 8}))  # fmt: skip
+    n = p.metrics.counters["windows"]
+    assert n == (3000 - 128) // 8 + 1 == len(mem.windows)
+    assert slow.ids == list(range(n))  # the queue at close was flushed, not abandoned
+    assert (slow.stats.sent, slow.stats.dropped, slow.stats.errors) == (n, 0, 0)
+
+
+class StuckSink(QueuedSink):
+    """A sink whose writer hangs until released: no progress at all."""
+
+    url = "stuck://"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        super().__init__(maxsize=2)
+
+    def _write(self, window) -> None:
+        self.release.wait(30)
+
+
+def test_stop_ends_backpressure_waits_by_the_drain_deadline(manifest, anonymizer):
+    data = Emulator(synthetic(120.0)).wire_bytes()
+    stuck = StuckSink()
+    p = Pipeline(ReplaySource(data=data, speed=0), manifest, anonymizer, [stuck], cfg(runtime={"drain_timeout_s": 0.5}))
+    assert stuck.wait_s is not None  # a recording: the pipeline turned backpressure on
+    timer = threading.Timer(1.0, p.stop)
+    timer.start()
+    t0 = time.monotonic()
+    p.run()
+    took = time.monotonic() - t0
+    stuck.release.set()
+    assert took < stuck.wait_s  # SIGTERM does not sit out a full backpressure wait
+    assert stuck.stats.dropped >= 1 and stuck.stats.sent <= 1  # and what it could not take is counted
 
 
 def test_stop_drains_within_the_timeout_and_reports(manifest, anonymizer, tmp_path):

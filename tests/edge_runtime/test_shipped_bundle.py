@@ -12,6 +12,7 @@ from edge_runtime.config import from_dict
 from edge_runtime.interpreter import Anonymizer, load_interpreter
 from edge_runtime.manifest import load
 from edge_runtime.pipeline import Pipeline
+from edge_runtime.signing import trusted_keys
 from edge_runtime.sinks import MemorySink
 from edge_runtime.sources.replay import ReplaySource
 
@@ -22,11 +23,12 @@ HAPT_ACTIVITIES = ["walking", "upstairs", "downstairs", "sitting", "standing", "
 
 @pytest.fixture(scope="module")
 def shipped():  # type: ignore[no-untyped-def]
-    return load(DEFAULT_BUNDLE)  # verifies every file's sha256 and refuses an ungated bundle
+    # verifies the signature (packaged project key), every file's sha256, and refuses an ungated bundle
+    return load(DEFAULT_BUNDLE, keys=trusted_keys(system_dir=None))
 
 
 def test_shipped_manifest_is_gated_float_io_and_records_its_provenance(shipped) -> None:
-    assert shipped.gate_passed
+    assert shipped.gate_passed and shipped.signed_by and not shipped.unverified
     assert shipped.model.dtype == "int8-float-io" and shipped.input.dtype == shipped.output.dtype == "float32"
     w = shipped.window
     assert (w.rate_hz, w.length, w.view) == (50.0, 128, "magnitude")

@@ -81,3 +81,32 @@ def test_backwards_and_bad_shape_are_errors():
         w.push(6, np.zeros((3, 2)))
     with pytest.raises(ValueError):
         w.push(8, np.zeros((3, 6)))
+
+
+def _frames_after_loss(n: int, spf: int, drop: float, seed: int) -> list[tuple[int, np.ndarray]]:
+    """(seq, samples) of the SAMPLES frames that survive a seeded frame loss, like the emulator's ``drop``."""
+    rng = np.random.default_rng(seed)
+    x = np.sin(np.arange(n, dtype=np.float32) / 7.0)[:, None].repeat(2, axis=1)
+    return [(s, x[s : s + spf]) for s in range(0, n - spf + 1, spf) if rng.random() >= drop]
+
+
+@pytest.mark.parametrize("max_interp,at_least,at_most", [(2, 0.0, 0.5), (4, 0.0, 0.5), (5, 0.9, 1.0)])
+def test_one_lost_frame_is_bridged_by_the_default_bound(max_interp, at_least, at_most):
+    """5 % frame loss at 5 samples/frame: a bound below one frame keeps about a third of the windows."""
+    n, clean = 30_000, (30_000 - 128) // 64 + 1
+    kept = []
+    for seed in range(3):
+        w = Windower(128, 64, 2, max_interp=max_interp)
+        kept.append(sum(len(w.push(s, x)) for s, x in _frames_after_loss(n, 5, 0.05, seed)) / clean)
+    assert at_least <= min(kept) and max(kept) <= at_most, kept
+
+
+def test_default_bound_is_one_frame_and_a_longer_gap_still_restarts():
+    assert Windower(128, 64, 2).max_interp == 5
+    x = np.zeros((400, 2), np.float32)
+    w = Windower(128, 64, 2)
+    out = w.push(0, x[:100]) + w.push(105, x[105:200])  # 5 samples lost: filled, flagged
+    assert [(o.start, o.flag_names) for o in out] == [(0, ("interpolated",)), (64, ("interpolated",))]
+    assert w.counts["restarts"] == 0 and w.counts["interpolated_samples"] == 5
+    out = w.push(206, x[206:400])  # 6 samples lost: a new run, no window spans the gap
+    assert w.counts["restarts"] == 1 and all(o.start >= 206 for o in out)

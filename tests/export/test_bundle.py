@@ -65,8 +65,10 @@ def test_unknown_schema_version_is_refused(bundle: Path) -> None:
         load(bundle)
 
 
-def test_ungated_bundle_is_written_but_refused_without_override(tmp_path: Path, converted, run) -> None:  # type: ignore[no-untyped-def]
-    write_bundle(tmp_path / "b", converted, run, FAILED)
+def test_a_failed_gate_goes_to_rejected_and_an_explicit_one_is_refused_without_override(tmp_path: Path, converted, run) -> None:  # type: ignore[no-untyped-def]
+    m = write_bundle(tmp_path / "b", converted, run, FAILED)
+    assert m.root == tmp_path / "b.rejected" and not (tmp_path / "b").exists()  # never at --out unless asked
+    write_bundle(tmp_path / "b", converted, run, FAILED, allow_ungated=True)  # asked: --out holds no bundle yet
     with pytest.raises(ManifestError, match="release gate"):
         load(tmp_path / "b")
     m = load(tmp_path / "b", allow_ungated=True)
@@ -82,9 +84,32 @@ def test_rewrite_is_atomic_and_a_failed_write_keeps_the_old_bundle(bundle: Path,
     assert (bundle / "manifest.json").read_bytes() == before
     load(bundle)
     assert [p.name for p in bundle.parent.iterdir()] == ["bundle"]  # no temp or backup folder left
-    write_bundle(bundle, converted, run, FAILED)  # replacing a bundle works
+    write_bundle(bundle, converted, run, PASSED)  # a passed gate replaces a bundle
+    load(bundle)
+    assert [p.name for p in bundle.parent.iterdir()] == ["bundle"]
+    write_bundle(bundle, converted, run, FAILED, allow_ungated=True, force=True)  # so does an explicit --force
     assert load(bundle, allow_ungated=True).gate_passed is False
     assert [p.name for p in bundle.parent.iterdir()] == ["bundle"]
+
+
+def test_bundle_is_readable_by_a_service_user_whatever_the_umask(tmp_path: Path, converted, run) -> None:  # type: ignore[no-untyped-def]
+    """Before: mkdtemp's 0700 became the bundle's mode, and a copied bundle could not be read (exit 3)."""
+    import os
+    import stat
+
+    from edge_runtime.signing import generate_key, load_private_key
+
+    key, _, _ = generate_key(tmp_path / "k")
+    old = os.umask(0o077)
+    try:
+        write_bundle(tmp_path / "b", converted, run, PASSED, signing_key=load_private_key(key))
+    finally:
+        os.umask(old)
+    out = tmp_path / "b"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    files = sorted(p.name for p in out.iterdir())
+    assert files == sorted([INT8_NAME, FLOAT_NAME, ONNX_NAME, CARD_NAME, "manifest.json", "manifest.sig"])
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == dict.fromkeys(files, 0o644)
 
 
 def test_a_folder_that_is_not_a_bundle_is_never_overwritten(tmp_path: Path, converted, run) -> None:  # type: ignore[no-untyped-def]

@@ -206,3 +206,31 @@ def test_cli_tcp_subprocess() -> None:
         finally:
             proc.kill()
             proc.wait()
+
+
+def test_cli_tcp_port_out_of_range_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["--synthetic", "1", "--tcp", "99999"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "port must be 0..65535" in err and "Traceback" not in err
+
+
+def test_cli_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"imu-emulator {version('edge-anonymize')}"
+
+
+def test_cli_help_hapt_example_runs_from_the_repo(hapt_root: Path, tmp_path: Path) -> None:
+    import re
+
+    import firmware_bridge.cli as cli_mod
+
+    (example,) = re.findall(r"--hapt (\S+)", cli_mod.__doc__ or "")
+    assert (ROOT / example).resolve() == hapt_root.resolve()  # the path the Makefile's DATA uses too
+    assert f"DATA    ?= {example}" in (ROOT / "Makefile").read_text()
+    out = tmp_path / "exp1.imu"
+    assert main(["--hapt", str(ROOT / example), "--exp", "1", "--out", str(out)]) == 0
+    assert len(FrameDecoder().feed(out.read_bytes())) > 100

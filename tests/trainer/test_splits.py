@@ -83,3 +83,38 @@ def test_check_leaks_raises_on_leaky_splits(ws: WindowSet, splits: Splits) -> No
         with pytest.raises(LeakError):
             check_leaks(ws, s)
             pytest.fail(f"not caught: {name}")
+
+
+def test_a_single_trial_is_halved_in_time_without_shared_samples() -> None:
+    from .synthetic import planted
+
+    ws = planted(n_subjects=4, windows_per_bout=11, single_trial_activity=1)  # activity 1: trial 0 only
+    s = make_splits(ws, seed=0)
+    assert sorted(s.time_split) == [(subj, 100 * subj, 1) for subj in range(4)]
+    w = ws.spec.length
+    for subj in range(4):
+        sel = (ws.subject == subj) & (ws.activity == 1)
+        a = np.intersect1d(np.flatnonzero(sel), s.id_train)
+        b = np.intersect1d(np.flatnonzero(sel), s.id_test)
+        assert len(a) == len(b) == 5  # 11 windows: 5 before the cut, 1 across it (dropped), 5 after
+        assert ws.start[a].max() + w <= ws.start[b].min()  # every A window ends before any B window starts
+        # the other activity keeps the trial split: trial 0 -> A, trial 1 -> B
+        other = np.flatnonzero((ws.subject == subj) & (ws.activity == 0))
+        assert set(ws.trial[np.intersect1d(other, s.id_test)].tolist()) == {100 * subj + 1}
+    assert s.describe()["time_split_trials"] == 4
+
+
+def test_check_leaks_catches_a_window_overlapping_the_cut() -> None:
+    from .synthetic import planted
+
+    ws = planted(n_subjects=4, windows_per_bout=11, single_trial_activity=1)
+    s = make_splits(ws, seed=0)
+    dropped = np.setdiff1d(np.arange(len(ws)), np.concatenate([s.id_train, s.id_test]))
+    assert len(dropped) == 4  # one straddling window per halved trial
+    with pytest.raises(LeakError, match="share samples"):
+        check_leaks(ws, replace(s, id_train=np.sort(np.concatenate([s.id_train, dropped[:1]]))))
+    with pytest.raises(LeakError, match="share samples"):
+        check_leaks(ws, replace(s, ae_train=np.sort(np.concatenate([s.ae_train, dropped[:1]]))))
+    # without the time-split record the shared trial itself is a leak
+    with pytest.raises(LeakError, match="reserved"):
+        check_leaks(ws, replace(s, time_split=()))

@@ -1,32 +1,34 @@
-"""Datasets -> canonical recordings -> labelled windows (``trainer.data``)."""
+"""Datasets -> canonical recordings -> labelled windows (``trainer.data``).
+
+The taxonomy across datasets is in ``taxonomy.py`` (and docs/datasets.md); how several datasets
+are found and combined is in ``catalog.py``.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from edge_runtime.contract import WindowSpec
-
-from ..errors import DatasetError
+from .catalog import (
+    ALIASES,
+    ATTRIBUTIONS,
+    LOADERS,
+    attribution,
+    dataset_list,
+    load_dataset,
+    load_windows,
+    resolve_roots,
+)
 from .hapt import ATTRIBUTION as HAPT_ATTRIBUTION
 from .hapt import load_hapt
 from .motionsense import load_motionsense
-from .recording import ACTIVITIES, Recording
+from .recording import ACTIVITIES, Recording, SubjectInfo
+from .resample import decimate
+from .sisfall import ATTRIBUTION as SISFALL_ATTRIBUTION
+from .sisfall import load_sisfall
+from .taxonomy import COARSE_ACTIVITIES, TAXONOMIES, activity_names, relabel
 from .windows import WindowSet, bouts, make_windows
 
 __all__ = [
-    "ACTIVITIES", "Recording", "WindowSet", "bouts", "make_windows", "load_hapt", "load_motionsense",
-    "load_dataset", "load_windows", "HAPT_ATTRIBUTION", "LOADERS",
+    "ACTIVITIES", "COARSE_ACTIVITIES", "TAXONOMIES", "Recording", "SubjectInfo", "WindowSet", "bouts", "make_windows",
+    "load_hapt", "load_motionsense", "load_sisfall", "load_dataset", "load_windows", "resolve_roots", "dataset_list",
+    "decimate", "activity_names", "relabel", "attribution", "HAPT_ATTRIBUTION", "SISFALL_ATTRIBUTION", "ATTRIBUTIONS",
+    "ALIASES", "LOADERS",
 ]
-
-LOADERS = {"hapt": load_hapt, "motionsense": load_motionsense}
-
-
-def load_dataset(name: str, root: str | Path) -> list[Recording]:
-    if name not in LOADERS:
-        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(LOADERS)}")
-    return LOADERS[name](root)
-
-
-def load_windows(name: str, root: str | Path, spec: WindowSpec) -> WindowSet:
-    """Load a dataset and cut it into labelled windows of ``spec``."""
-    return make_windows(load_dataset(name, root), spec)

@@ -1,7 +1,8 @@
 """UCI HAPT loader for the official ``RawData/`` layout (acc in g, gyro in rad/s, 50 Hz).
 
-Only the six basic activities are labelled; postural transitions (7–12) are shorter than a
-window and are marked -1, so no window ever straddles a transition.
+Only the six basic activities are labelled by default; postural transitions (7–12) are marked -1,
+so no window ever straddles a transition. ``transitions=True`` (what the coarse taxonomy asks for)
+labels them "transition" instead (``taxonomy.py``). HAPT publishes no subject attributes.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import numpy as np
 from edge_runtime.contract import G
 
 from ..errors import DatasetError
-from .recording import Recording
+from .recording import ACTIVITIES, Recording
+from .taxonomy import HAPT_FINE, HAPT_TRANSITIONS
 
-__all__ = ["load_hapt", "HAPT_ACTIVITY_MAP", "ATTRIBUTION"]
+__all__ = ["load_hapt", "looks_like_hapt", "HAPT_ACTIVITY_MAP", "ATTRIBUTION"]
 
 # HAPT activity id -> index into ACTIVITIES (walking, upstairs, downstairs, sitting, standing, laying)
-HAPT_ACTIVITY_MAP = {1: 0, 2: 1, 3: 2, 4: 3, 5: 4, 6: 5}
+HAPT_ACTIVITY_MAP = {code: ACTIVITIES.index(name) for code, name in HAPT_FINE.items()}
+_TRANSITION_MAP = {code: ACTIVITIES.index("transition") for code in HAPT_TRANSITIONS}
 ATTRIBUTION = (
     "Trained on UCI HAPT (Reyes-Ortiz, Oneto, Samà, Parra, Anguita, 'Transition-Aware Human Activity "
     "Recognition Using Smartphones', Neurocomputing 171 (2016) 754-767), CC BY 4.0."
@@ -47,8 +50,17 @@ def _read_labels(path: Path) -> np.ndarray:
     return lab
 
 
-def load_hapt(root: str | Path, *, subjects: set[int] | None = None) -> list[Recording]:
+def looks_like_hapt(path: Path) -> bool:
+    """Whether ``path`` is a root ``load_hapt`` accepts (no file is read)."""
+    return (path / "RawData" / "labels.txt").is_file() or (path / "labels.txt").is_file()
+
+
+def load_hapt(root: str | Path, *, subjects: set[int] | None = None, transitions: bool = False) -> list[Recording]:
     """Load every experiment under ``root`` (the folder holding ``RawData/``, or ``RawData`` itself).
+
+    Args:
+        subjects: user ids to load; None = all.
+        transitions: label the postural transitions (7-12) "transition" instead of -1.
 
     Raises:
         DatasetError: folder or files missing, corrupt, or acc/gyro lengths disagree.
@@ -62,6 +74,7 @@ def load_hapt(root: str | Path, *, subjects: set[int] | None = None) -> list[Rec
             "from the official archive)"
         )
     table = _read_labels(labels_path)
+    codes = {**HAPT_ACTIVITY_MAP, **_TRANSITION_MAP} if transitions else HAPT_ACTIVITY_MAP
     recs: list[Recording] = []
     acc_files = sorted(raw.glob("acc_exp*_user*.txt"))
     if not acc_files:
@@ -84,7 +97,7 @@ def load_hapt(root: str | Path, *, subjects: set[int] | None = None) -> list[Rec
         for e, u, act, start, end in table[table[:, 0] == exp]:
             if u != user or start < 0 or end >= len(samples) or end < start:
                 raise DatasetError(f"HAPT labels row ({e} {u} {act} {start} {end}) does not fit experiment {exp}")
-            labels[start : end + 1] = HAPT_ACTIVITY_MAP.get(int(act), -1)
+            labels[start : end + 1] = codes.get(int(act), -1)
         recs.append(Recording("hapt", user, exp, samples, labels))
     if not recs:
         raise DatasetError(f"no HAPT experiments matched in {raw}")

@@ -8,10 +8,31 @@ import numpy as np
 
 from edge_runtime.contract import CANONICAL_CHANNELS, CANONICAL_UNITS
 
-__all__ = ["ACTIVITIES", "Recording"]
+from .taxonomy import ACTIVITIES
 
-# One activity vocabulary across datasets; labels are indices into it, -1 = unlabelled/excluded.
-ACTIVITIES = ("walking", "upstairs", "downstairs", "sitting", "standing", "laying", "jogging")
+__all__ = ["ACTIVITIES", "Recording", "SubjectInfo", "SUBJECT_ATTRIBUTES"]
+
+SUBJECT_ATTRIBUTES = ("age", "height_cm", "weight_kg")  # the numeric fields of SubjectInfo
+
+
+@dataclass(frozen=True)
+class SubjectInfo:
+    """What a dataset publishes about one person; None where it publishes nothing.
+
+    Args:
+        gender: "M" or "F".
+        age: years.
+        height_cm, weight_kg: body size.
+    """
+
+    gender: str | None = None
+    age: float | None = None
+    height_cm: float | None = None
+    weight_kg: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.gender not in (None, "M", "F"):
+            raise ValueError(f"gender must be 'M', 'F' or None, got {self.gender!r}")
 
 
 @dataclass(frozen=True)
@@ -19,12 +40,13 @@ class Recording:
     """A continuous recording of one subject in one trial.
 
     Args:
-        dataset: dataset name ("hapt", "motionsense").
+        dataset: dataset name ("hapt", "sisfall", "motionsense").
         subject: subject id as published by the dataset.
         trial: trial/experiment id, unique within the dataset.
         samples: ``(N, 6)`` float32 canonical samples (acc m/s² incl. gravity, gyro rad/s).
         labels: ``(N,)`` int8 index into ``ACTIVITIES`` per sample, -1 where unlabelled.
         rate_hz: sample rate [Hz].
+        info: the subject's published attributes, None when the dataset has none.
     """
 
     dataset: str
@@ -33,6 +55,7 @@ class Recording:
     samples: np.ndarray
     labels: np.ndarray
     rate_hz: float = 50.0
+    info: SubjectInfo | None = None
 
     channels = CANONICAL_CHANNELS
     units = CANONICAL_UNITS

@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 import pytest
 
 from edge_runtime.errors import SinkError
-from edge_runtime.sinks import MemorySink, open_sink
+from edge_runtime.sinks import MemorySink, QueuedSink, open_sink
 from edge_runtime.sinks.file import FileSink, repair_tail
 from edge_runtime.sinks.simple import StdoutSink, UdpSink
 from edge_runtime.sinks.unix import UnixSink
@@ -87,7 +88,7 @@ def test_file_sink_appends_and_rotates(tmp_path: Path) -> None:
     s.close()
     rotated = path.with_name("w.jsonl.1")
     ids = [json.loads(x)["window_id"] for f in (rotated, path) for x in f.read_bytes().splitlines()]
-    assert rotated.is_file() and ids == list(range(ids[0], 12)) and ids[0] > 0  # one backup kept, whole records
+    assert rotated.is_file() and ids == list(range(ids[0], 12)) and ids[0] > 0  # newest rotation + current file, whole records
     assert stat.S_IMODE(path.stat().st_mode) & 0o007 == 0
 
 
@@ -195,3 +196,93 @@ def test_url_options_and_flags_are_parsed_once_for_every_sink() -> None:
 
     assert url_options("fsync=0&fsync=1&max_bytes=9") == {"fsync": "1", "max_bytes": "9"}
     assert [flag(v) for v in ("1", "true", "YES", "0", "no", "", None)] == [True, True, True, False, False, False, False]
+
+
+class GatedSink(QueuedSink):
+    """Writes only while ``go`` is set: a sink that can be stalled and revived at will."""
+
+    url = "gated://"
+
+    def __init__(self, maxsize: int = 2) -> None:
+        self.go, self.ids = threading.Event(), []
+        super().__init__(maxsize=maxsize)
+
+    def _write(self, window) -> None:  # type: ignore[no-untyped-def]
+        self.go.wait(30)
+        self.ids.append(window.window_id)
+
+
+def test_backpressure_waits_for_room_instead_of_dropping() -> None:
+    sink = GatedSink()
+    sink.apply_backpressure(wait_s=5.0)
+    threading.Timer(0.3, sink.go.set).start()
+    for i in range(20):  # far more than the queue holds: send waits for the writer
+        sink.send(window(i))
+    assert sink.flush()
+    sink.close()
+    assert sink.ids == list(range(20)) and (sink.stats.sent, sink.stats.dropped) == (20, 0)
+
+
+def test_a_stalled_sink_drops_after_the_bounded_wait_then_recovers(caplog: pytest.LogCaptureFixture) -> None:
+    sink = GatedSink()
+    sink.apply_backpressure(wait_s=0.5)
+    for i in range(3):  # one in the writer, two queued: full
+        sink.send(window(i))
+    assert wait_for(lambda: sink._q.full())
+    t0 = time.monotonic()
+    for i in range(3, 8):
+        sink.send(window(i))  # the first waits 0.5 s, the next drop at once: the sink is stalled
+    assert time.monotonic() - t0 < 4 * 0.5  # not five waits
+    assert sink.stats.dropped == 5 and "no progress" in sink.stats.last_error
+    assert sum("made no progress" in r.getMessage() for r in caplog.records) == 1  # one line, not one per window
+    sink.go.set()
+    assert wait_for(lambda: not sink._q.full())
+    sink.send(window(8))  # room again: waiting resumes
+    assert sink.flush()
+    sink.close()
+    assert sink.ids == [0, 1, 2, 8] and sink.stats.sent == 4
+
+
+def test_close_counts_what_it_had_to_abandon(caplog: pytest.LogCaptureFixture) -> None:
+    sink = GatedSink(maxsize=10)
+    for i in range(6):
+        sink.send(window(i))
+    sink.close(timeout=0.2)  # the writer is stuck on window 0; 1-5 can never be written
+    assert sink.stats.dropped == 5 and any("still queued at close" in r.getMessage() for r in caplog.records)
+    sink.go.set()
+
+
+def test_live_sink_never_waits() -> None:
+    sink = GatedSink()
+    t0 = time.monotonic()
+    for i in range(50):
+        sink.send(window(i))
+    assert time.monotonic() - t0 < 1.0 and sink.stats.dropped >= 47
+    sink.go.set()
+    sink.close()
+
+
+def test_unix_slow_client_gets_every_window_under_backpressure(tmp_path: Path) -> None:
+    path = tmp_path / "w.sock"
+    sink = UnixSink(path, client_buffer=16 * 1024, maxsize=4)
+    sink.apply_backpressure(wait_s=5.0)
+    c = _client(path)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    assert wait_for(lambda: sink.client_count == 1)
+    got = bytearray()
+
+    def read_slowly() -> None:
+        while chunk := c.recv(4096):
+            got.extend(chunk)
+            time.sleep(0.001)
+
+    reader = threading.Thread(target=read_slowly)
+    reader.start()
+    for i in range(400):  # ~600 KB: 40x the client buffer
+        sink.send(window(i))
+    assert sink.flush()
+    sink.close()
+    reader.join(10)
+    c.close()
+    assert [json.loads(x)["window_id"] for x in got.splitlines()] == list(range(400))
+    assert sink.clients_dropped == 0 and (sink.stats.sent, sink.stats.dropped) == (400, 0)

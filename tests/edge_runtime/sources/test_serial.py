@@ -59,6 +59,9 @@ def test_urls():
     assert open_source("/dev/ttyUSB0").port == "/dev/ttyUSB0"
     with pytest.raises(SourceError, match="baud"):
         open_source("serial:///dev/imu0?baud=fast")
+    with pytest.raises(SourceError, match="baud 12 is not a standard rate"):
+        open_source("serial:///dev/imu0?baud=12")
+    assert open_source("serial:///dev/imu0?baud=921600").baud == 921600
     with pytest.raises(SourceError, match="unknown source scheme"):
         open_source("bogus://x")
 
