@@ -135,8 +135,8 @@ def run(name: str, *, kills: int, interval_s: float, down_s: float, rate: float,
         broker.start()
         topic = f"soak/{name}"
         per_window = slow_s if name.endswith("slow") else 0.0
-        reader: ConsumerReader | PlainReader = (ConsumerReader if name.startswith("consumer") else PlainReader)(
-            broker.port, topic, per_window)
+        kind = ConsumerReader if name.startswith("consumer") else PlainReader
+        reader: ConsumerReader | PlainReader = kind(broker.port, topic, per_window)
         sink = MqttSink.from_url(f"mqtt://127.0.0.1:{broker.port}/{topic}?reconnect_min=0.2&reconnect_max=1")
         time.sleep(1.0)
         t0, n, done = time.monotonic(), 0, 0

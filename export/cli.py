@@ -39,6 +39,8 @@ class Args(argparse.Namespace):
     limit: list[str]
     representative: int
     opset: int
+    cross: str | None
+    cross_data: str | None
     debug: bool
 
 
@@ -62,6 +64,11 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--allow-failed", action="store_true",
                    help="write a bundle whose gate failed to --out (not <out>.rejected); never over a bundle without --force")
     r.add_argument("--quick", action="store_true", help="small gate evaluators (smoke test)")
+    r.add_argument("--cross", metavar="DATASET", default=None,
+                   help="cross-dataset check on a dataset the run never trained on (e.g. sisfall): the int8 release "
+                        "must Pareto-dominate the 5 Hz low-pass there (export/cross_gate.py)")
+    r.add_argument("--cross-data", metavar="PATH", default=None,
+                   help="that dataset's folder (default: resolved from --data's parent, e.g. ../shared/datasets)")
     r.add_argument(
         "--limit",
         action="append",
@@ -122,6 +129,8 @@ def export_run(
     signing_key: str | Path | None = None,
     allow_failed: bool = False,
     force: bool = False,
+    cross: str | None = None,
+    cross_data: str | Path | None = None,
     log: Any = print,
 ) -> tuple[Any, Any]:
     """Convert ``run_dir``, gate it on ``data_root``, write the bundle. Returns ``(Manifest, GateResult)``;
@@ -159,11 +168,29 @@ def export_run(
         f"({conv.versions.get('onnx_converted_via')}); running the release gate"
         + (" (parity only)" if skip_gate else "")
     )
+    target = None if cross is None or skip_gate else (cross, _cross_windows(run, cross, cross_data or data_root))
     gate = run_gate(
-        run.model, conv, run.norm, ws, splits, cfg=eval_cfg, limits=limits or DEFAULT_LIMITS, skip_evaluation=skip_gate
+        run.model, conv, run.norm, ws, splits, cfg=eval_cfg, limits=limits or DEFAULT_LIMITS, skip_evaluation=skip_gate,
+        cross=target,
     )
     manifest = write_bundle(out, conv, run, gate, signing_key=key, allow_ungated=allow_ungated, force=force)
     return manifest, gate
+
+
+def _cross_windows(run: Any, name: str, data: str | Path) -> Any:
+    """The cross-check dataset's windows, cut like the run's evaluation windows; refused if the run trained on it."""
+    from trainer.data import load_windows
+    from trainer.errors import DatasetError
+
+    conf = run.config
+    trained = tuple(conf.get("datasets") or ()) or (str(conf.get("dataset", "hapt")),)
+    if name in trained:
+        raise DatasetError(f"--cross {name}: the run trained on {name}; the cross-dataset check needs a dataset it never saw")
+    root = Path(data)
+    if not (root / name).exists() and (root.parent / name).exists():
+        root = root.parent  # --data ../shared/datasets/uci-hapt -> ../shared/datasets/sisfall
+    spec = run.spec.with_stride(max(int(conf.get("eval_stride", 32)), 64))
+    return load_windows(name, root, spec, taxonomy=conf.get("taxonomy") or None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -197,6 +224,8 @@ def run(args: argparse.Namespace) -> int:
             signing_key=args.signing_key,
             allow_failed=args.allow_failed,
             force=args.force,
+            cross=args.cross,
+            cross_data=args.cross_data,
             log=lambda s: print(f"aae export: {s}", flush=True),
         )
     except (ExportError, TrainerError, EdgeError, OSError) as exc:

@@ -148,7 +148,7 @@ def _pick(idx: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(idx, n, replace=False))
 
 
-HEADROOM = 2.5  # calibration windows also carry this many times the real windows' excursions
+HEADROOM = 2.0  # calibration windows also carry this many times the real windows' excursions
 
 
 def representative_windows(
@@ -204,6 +204,7 @@ def run_gate(
     skip_evaluation: bool = False,
     parity_n: int = 256,
     seed: int = 0,
+    cross: tuple[str, Any] | None = None,
 ) -> GateResult:
     """Measure int8 vs float on held-out windows and return the verdict.
 
@@ -215,6 +216,8 @@ def run_gate(
         cfg: ``EvalConfig`` for the evaluators (default: the full one).
         limits: gate limits.
         skip_evaluation: parity only; the result never passes (the bundle is ungated).
+        cross: ``(dataset name, WindowSet)`` of a dataset the model never trained on: the cross-dataset
+            checks of ``export.cross_gate`` (Pareto vs the 5 Hz low-pass, int8 vs float there).
     """
     t0 = time.perf_counter()
     z = parity_windows(ws.x, splits.util_test, norm, n=parity_n, seed=seed + 1)
@@ -239,6 +242,15 @@ def run_gate(
         ev, ev_checks = _evaluate_variants(model, conv, norm, ws, splits, cfg, limits)
         evaluation.update(ev)
         checks += ev_checks
+        if cross is not None:
+            from trainer.evaluate import EvalConfig
+
+            from .cross_gate import cross_checks
+
+            block, cross_list = cross_checks(model, conv, norm, cross[0], cross[1], cfg=cfg if cfg is not None else EvalConfig(),
+                                             limits=limits, check=_check)
+            evaluation["cross_dataset"] = block
+            checks += cross_list
     passed = all(c.passed for c in checks) and not skip_evaluation
     return GateResult(passed, tuple(checks), evaluation, skip_evaluation, time.perf_counter() - t0)
 

@@ -2,6 +2,8 @@
 
     aae train --config trainer/configs/hapt.toml --data ../shared/datasets/uci-hapt --out runs/hapt
     aae evaluate --run runs/hapt --data ../shared/datasets/uci-hapt
+    aae evaluate --run runs/hapt --data ../shared/datasets --cross sisfall     (attack suite, other people)
+    aae evaluate --baselines-only --data ../shared/datasets --cross sisfall --out reports/
     aae export --run runs/hapt --data ../shared/datasets/uci-hapt --out bundle/
 
 Every trainer error prints one line and exits 2, also a command whose extra is not installed
@@ -54,7 +56,7 @@ def _parse_override(item: str) -> tuple[str, object]:
 
 
 # command -> (extra, modules it cannot run without): checked before any data is loaded
-_NEEDS = {"train": ("train", ("tensorflow", "keras")), "evaluate": ("train", ("tensorflow", "keras")),
+_NEEDS = {"train": ("train", ("tensorflow", "keras")), "evaluate": ("train", ("tensorflow", "keras", "aeon", "sklearn")),
           "export": ("export", ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime"))}  # fmt: skip
 
 

@@ -30,17 +30,21 @@ from .report import _atomic_write
 from .splits import Splits, make_splits
 
 __all__ = ["BASELINES", "LOWPASS_BASELINE", "baseline_transforms", "evaluate_release", "summary_row", "pareto_vs_baseline",
-           "cross_report", "summary_line"]
+           "cross_report", "cross_check", "summary_line"]
 
-BASELINES = ("raw", "resample_10hz", "resample_5hz", "label_only")
-LOWPASS_BASELINE = "resample_5hz"  # the release gate's bar: a model must Pareto-dominate it
+BASELINES = ("raw", "lp10", "lp5", "label_only")  # lpN: low-pass + resample to N Hz and back (trainer.baselines)
+LOWPASS_BASELINE = "lp5"  # the release gate's bar: a model must Pareto-dominate it
 
 
-def baseline_transforms(ws: WindowSet) -> dict[str, Release | None]:
+def baseline_transforms(ws: WindowSet, names: tuple[str, ...] = BASELINES) -> dict[str, Release | None]:
     """The non-learned releases every report shows: raw, resampled to 10 / 5 Hz, label only."""
+    unknown = [n for n in names if n not in BASELINES]
+    if unknown:
+        raise ValueError(f"unknown baseline {unknown[0]!r}; known: {', '.join(BASELINES)}")
     rate = ws.spec.rate_hz
-    return {"raw": None, "resample_10hz": resample_baseline(rate, 10.0), "resample_5hz": resample_baseline(rate, 5.0),
-            "label_only": label_only(ws)}
+    make = {"raw": lambda: None, "lp10": lambda: resample_baseline(rate, 10.0), "lp5": lambda: resample_baseline(rate, 5.0),
+            "label_only": lambda: label_only(ws)}
+    return {n: make[n]() for n in names}
 
 
 def evaluate_release(transform: Release | None, ws_target: WindowSet, *, cfg: EvalConfig = DEFAULT_EVAL,
@@ -69,6 +73,13 @@ def _get(d: dict[str, Any], *path: str) -> Any:
     return d
 
 
+def _gender_max(r: dict[str, Any]) -> float | None:
+    """The strongest gender attack (trial split or LOSO, window accuracy); None where gender is unknown."""
+    found = [v for v in (_get(r, "gender", "trial_split", "accuracy"), _get(r, "gender", "loso", "window_accuracy"))
+             if v is not None]
+    return max(found) if found else None
+
+
 def summary_row(r: dict[str, Any]) -> dict[str, Any]:
     """The headline numbers of one ``evaluate_release`` result, flat (what tables, plots and the gate use)."""
     return {
@@ -77,11 +88,13 @@ def summary_row(r: dict[str, Any]) -> dict[str, Any]:
         "identity_cnn_mean": _get(r, "identity", "cnn_mean"),
         "identity_cnn_max": _get(r, "identity", "cnn_max"),
         "identity_minirocket": _get(r, "identity", "attackers", "minirocket", "accuracy"),
-        "identity_chance": _get(r, "identity", "chance"),
+        "chance": _get(r, "identity", "chance"),
         "identity_label_bound": _get(r, "identity", "activity_label_bound"),
         "n_subjects": _get(r, "identity", "n_subjects"),
-        "session_max": _get(r, "session_identity", "accuracy"),
+        "identity_session": _get(r, "session_identity", "accuracy"),
+        "identity_session_attacker": _get(r, "session_identity", "attacker"),
         "n_sessions": _get(r, "session_identity", "n_sessions"),
+        "gender_max": _gender_max(r),
         "gender_trial": _get(r, "gender", "trial_split", "accuracy"),
         "gender_trial_majority": _get(r, "gender", "trial_split", "majority", "windows"),
         "gender_loso_windows": _get(r, "gender", "loso", "window_accuracy"),
@@ -121,8 +134,8 @@ def _f(v: Any, digits: int = 1) -> str:
 
 def summary_line(name: str, row: dict[str, Any]) -> str:
     """One line per variant for the terminal."""
-    return (f"{name}: identity {_f(row['identity_max'])}% ({row['identity_max_attacker']}; chance {_f(row['identity_chance'])}%), "
-            f"session {_f(row['session_max'])}%, gender LOSO {_f(row['gender_loso_windows'])}% "
+    return (f"{name}: identity {_f(row['identity_max'])}% ({row['identity_max_attacker']}; chance {_f(row['chance'])}%), "
+            f"session {_f(row['identity_session'])}%, gender LOSO {_f(row['gender_loso_windows'])}% "
             f"(majority {_f(row['gender_majority_windows'])}%), activity F1 {_f(row['activity_f1'])}"
             + (f" ± {row['activity_f1_sd']:.1f}" if row.get("activity_f1_sd") is not None else ""))
 
@@ -147,8 +160,8 @@ def _markdown(results: dict[str, Any]) -> str:
         f1 = _f(r["activity_f1"]) + (f" ± {r['activity_f1_sd']:.1f}" if r.get("activity_f1_sd") is not None else "")
         lines.append(
             f"| {name} | **{_f(r['identity_max'])}** ({r['identity_max_attacker']}) | {_f(r['identity_cnn_mean'])} / "
-            f"{_f(r['identity_cnn_max'])} | {_f(r['identity_minirocket'])} | {_f(r['session_max'])} ({r['n_sessions']}) "
-            f"| {_f(r['identity_chance'])} | {_f(r['gender_trial'])} ({_f(r['gender_trial_majority'])}) "
+            f"{_f(r['identity_cnn_max'])} | {_f(r['identity_minirocket'])} | {_f(r['identity_session'])} ({r['n_sessions']}) "
+            f"| {_f(r['chance'])} | {_f(r['gender_trial'])} ({_f(r['gender_trial_majority'])}) "
             f"| {_f(r['gender_loso_windows'])} / {_f(r['gender_loso_subjects'])} ({_f(r['gender_majority_windows'])} / "
             f"{_f(r['gender_majority_subjects'])}) | {_f(r['height_mae'])} ({_f(r['height_baseline_mae'])}) "
             f"| {_f(r['weight_mae'])} ({_f(r['weight_baseline_mae'])}) | {f1} | {_f(delta)} |"
@@ -217,3 +230,24 @@ def cross_report(variants: dict[str, Release | None], target_ws: WindowSet, out_
     _atomic_write(out / "evaluation.json", json.dumps(doc, indent=2, default=json_default, allow_nan=False) + "\n")
     _atomic_write(out / "report.md", _markdown(doc))
     return doc
+
+
+def cross_check(transform: Release | None, target_ws: WindowSet, *, cfg: EvalConfig = DEFAULT_EVAL,
+                baseline: str = LOWPASS_BASELINE, split_seed: int = 0) -> dict[str, Any]:
+    """The release gate's question: does ``transform`` Pareto-dominate ``baseline`` on ``target_ws``?
+
+    Both releases are judged on the same leak-checked splits with the same evaluators. ``transform``
+    is a plain callable ``(N, W, C) -> (N, W, C)`` in view units (or a ``StreamTransform``).
+
+    Returns:
+        ``{"model": row, "baseline": row, "pareto": bool, "reason": str, "baseline_name": str,
+        "splits": ..., "eval_config": ...}``; a row is ``summary_row`` (``identity_max``,
+        ``identity_session``, ``activity_f1``, ``gender_max``, ``chance``, ...).
+    """
+    base = baseline_transforms(target_ws, (baseline,))[baseline]
+    splits = make_splits(target_ws, seed=split_seed)
+    model = summary_row(evaluate_release(transform, target_ws, cfg=cfg, splits=splits))
+    bar = summary_row(evaluate_release(base, target_ws, cfg=cfg, splits=splits))
+    ok, reason = pareto_vs_baseline(model, bar)
+    return {"model": model, "baseline": bar, "pareto": ok, "reason": reason, "baseline_name": baseline,
+            "splits": splits.describe(), "eval_config": cfg.to_dict()}

@@ -124,11 +124,11 @@ def plot_privacy_utility(rows: dict[str, dict[str, Any]], path: Path, *, baselin
         marker = "*" if name == "raw" else ("s" if base else "o")
         ax.errorbar(x, y, yerr=r.get("activity_f1_sd") or 0.0, fmt=marker, color=color, ms=11 if name == "raw" else 8,
                     capsize=3, label=f"{name} ({'baseline' if base else 'model'})")
-        if r.get("session_max") is not None:
-            ax.scatter(r["session_max"], y, marker="D", facecolors="none", edgecolors=color, s=40)
-            ax.plot([x, r["session_max"]], [y, y], color=color, lw=0.6, ls=":")
+        if r.get("identity_session") is not None:
+            ax.scatter(r["identity_session"], y, marker="D", facecolors="none", edgecolors=color, s=40)
+            ax.plot([x, r["identity_session"]], [y, y], color=color, lw=0.6, ls=":")
         ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 5), fontsize=8)
-        chance = r.get("identity_chance", chance)
+        chance = r.get("chance", chance)
     if chance is not None:
         ax.axvline(chance, color="grey", ls="--", lw=1, label="identity chance")
     ax.set_xlabel("identity accuracy [%], max over retrained attackers (hollow diamond: session vote)")

@@ -39,7 +39,8 @@ class Link:
         import paho.mqtt.client as mqtt
 
         self.client, self.spool, self.stats, self.url, self.topic, self.qos = client, spool, stats, url, topic, qos
-        self.pacer, self.backoff, self.inflight, self.head_s, self.replay_max = pacer, backoff, inflight, head_s, replay_max
+        self.pacer, self.backoff, self.inflight = pacer, backoff, inflight
+        self.head_s, self.replay_max = head_s, replay_max
         self.epoch, self._tls, self._clock, self._ok = spool.epoch, tls, clock, mqtt.MQTT_ERR_SUCCESS
         self.lock = threading.Lock()  # guards _inbox, closed and stats.dropped
         self._inbox: deque[AnonymizedWindow] = deque()

@@ -199,9 +199,8 @@ class DiskSpool(Spool):
             except (ValueError, KeyError, TypeError):
                 pass
         nxt = state.get("next")
-        if isinstance(nxt, int) and nxt > self.next_seq and isinstance(state.get("epoch"), str) and (
-            not self._segs or state["epoch"] == self.epoch
-        ):  # seqs up to ``next`` were published: the missing ones become a hole
+        same = isinstance(state.get("epoch"), str) and (not self._segs or state["epoch"] == self.epoch)
+        if isinstance(nxt, int) and nxt > self.next_seq and same:  # seqs up to ``next`` were published: a hole
             if not self._segs or nxt - self.next_seq > self.max_records:
                 for old in self._segs:
                     old.path.unlink(missing_ok=True)

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, settings
 from edge_runtime.contract import WindowSpec, sliding_windows, to_view
 from edge_runtime.manifest import Artifact, Manifest, TensorInfo, dump
 from edge_runtime.normalizer import Normalization
+from edge_runtime.signing import ENV_KEYS, generate_key, load_private_key, sign_bundle
 from firmware_bridge.protocol import Frame, Hello, Samples, encode_frame
 from firmware_bridge.recording import ACC_SCALE_16G, GYRO_SCALE_2000DPS, synthetic
 
@@ -29,6 +30,29 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 SPEC = WindowSpec(50.0, 128, 64, "magnitude")
 CANARY = (0x5A17, 0x1DEA, 0x0BAD, 0x7E57, 0x6A6A, 0x4321)  # a distinctive raw sample planted in inputs
+
+
+_KEYS: dict[str, Path] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_signing_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A per-session Ed25519 key that signs every test bundle; the gateway trusts it via ``$EDGE_ANONYMIZE_TRUSTED_KEYS``
+    (inherited by CLI subprocesses too), so tests exercise the real signature check, not a bypass."""
+    private, public, _ = generate_key(tmp_path_factory.mktemp("keys") / "test")
+    old = os.environ.get(ENV_KEYS)
+    os.environ[ENV_KEYS] = str(public) if not old else f"{public}:{old}"
+    _KEYS["private"] = private
+    yield private
+    if old is None:
+        os.environ.pop(ENV_KEYS, None)
+    else:
+        os.environ[ENV_KEYS] = old
+
+
+def resign(folder: Path) -> None:
+    """Sign ``folder``'s manifest as it is now (tests that edit a manifest on purpose to test another check)."""
+    sign_bundle(folder, load_private_key(_KEYS["private"]))
 
 
 class Recorder:
@@ -104,6 +128,8 @@ def build_bundle(folder: Path, io: str = "int8") -> Manifest:
         root=folder,
     )
     dump(manifest, folder)
+    if "private" in _KEYS:
+        resign(folder)
     return manifest
 
 

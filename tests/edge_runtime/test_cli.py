@@ -17,6 +17,8 @@ from edge_runtime.sinks import open_sink
 from firmware_bridge.emulator import Emulator, Faults
 from firmware_bridge.recording import synthetic
 
+from .conftest import resign
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -55,6 +57,7 @@ def _write_manifest(bundle: Path, change) -> None:  # type: ignore[no-untyped-de
     d = json.loads(p.read_text())
     change(d)
     p.write_text(json.dumps(d))
+    resign(bundle)  # this test is about the edited field, not the signature
 
 
 def test_ungated_model_refused_then_allowed_and_every_status_says_so(bundle, tmp_path, capsys):

@@ -4,13 +4,20 @@ Every subject s walks and rests in ``trials`` continuous recordings. Channel 0 c
 subject's own frequency (1.0 + 0.4 s Hz: identity); channel 1 the activity (amplitude). Subjects
 with a frequency above 2.4 Hz are "M", the others "F", and height/weight grow with the frequency,
 so a model that reads the frequency of a stranger can tell their gender and size.
+
+``tiny_run`` writes a run folder with an untrained one-layer "anonymizer", for report/CLI tests.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
 from edge_runtime.contract import WindowSpec
+from edge_runtime.normalizer import Normalization
+from trainer.checkpoint import MODEL_NAME, save_run_json
 from trainer.data import SubjectInfo, WindowSet
 
 SPEC = WindowSpec(rate_hz=50.0, length=128, stride=64)
@@ -55,3 +62,24 @@ def planted(*, n_subjects: int = 8, trials: int = 2, windows_per_bout: int = 10,
     return WindowSet(SPEC, np.concatenate(xs), np.concatenate(acts), np.concatenate(subs), np.concatenate(trs),
                      np.concatenate(bts), np.concatenate(starts), "synthetic", ("rest", "walk"),
                      subject_info=info)
+
+
+def tiny_run(root: Path, spec: WindowSpec, meta_extra: dict[str, Any] | None = None,
+             config: dict[str, Any] | None = None) -> Path:
+    """A finished run folder whose model is one untrained Conv1D (normalized (W, C) -> (W, C))."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input(shape=spec.shape)
+    out = keras.layers.Conv1D(spec.shape[1], 5, padding="same")(inp)
+    root.mkdir(parents=True)
+    keras.Model(inp, out).save(root / MODEL_NAME)
+    meta = {
+        "config": {"dataset": "hapt", "eval_stride": 64, "split_seed": 0, "test_fraction": 1 / 3, **(config or {})},
+        "window": spec.to_dict(),
+        "normalization": Normalization((10.0, 0.5), (1.0, 0.5)).to_dict(),
+        "history": [{"round": 0}],
+        **(meta_extra or {}),
+    }
+    save_run_json(root, meta)
+    return root

@@ -71,3 +71,30 @@ def test_identity_and_noise_baselines() -> None:
     again = gaussian_noise([1.0, 2.0], scale=0.5, seed=3)(x)
     np.testing.assert_array_equal(noisy, again)
     np.testing.assert_allclose((noisy - x).std(axis=(0, 1)), [0.5, 1.0], rtol=0.05)
+
+
+def test_label_only_writes_the_label_and_nothing_else() -> None:
+    from trainer.baselines import label_only
+    from trainer.evaluate import release_windows
+
+    from .synthetic import planted
+
+    ws = planted(n_subjects=3, windows_per_bout=4)
+    out = release_windows(label_only(ws), ws)
+    assert out.shape == ws.x.shape and out.dtype == np.float32
+    seg = ws.spec.length // 2  # two activities: the label is which half of the window is 1
+    np.testing.assert_array_equal(out[:, :seg, 0].mean(axis=1), (ws.activity == 0).astype(np.float32))
+    np.testing.assert_array_equal(out[:, seg:, 1].mean(axis=1), (ws.activity == 1).astype(np.float32))
+    # equal labels -> identical windows, whoever the subject: no signal gets through
+    assert len(np.unique(out.reshape(len(out), -1), axis=0)) == 2
+
+
+def test_label_only_refuses_windows_it_does_not_know() -> None:
+    from trainer.baselines import label_only
+
+    from .synthetic import planted
+
+    ws = planted(n_subjects=2, windows_per_bout=3)
+    t = label_only(ws)
+    with pytest.raises(ValueError, match="not in the windows"):
+        t.release(ws.x[:1], stream=np.array([123]), start=np.array([0]))

@@ -116,3 +116,29 @@ def test_confusion_and_f1_against_a_hand_table() -> None:
     m = confusion(np.array([3, 3, 7, 7, 9]), np.array([3, 7, 7, 7, 3]), classes)
     np.testing.assert_array_equal(m, [[1, 1, 0], [0, 2, 0], [1, 0, 0]])
     np.testing.assert_allclose(f1_scores(m), [0.5, 0.8, 0.0])
+
+
+def test_release_windows_gives_a_stream_transform_recording_ids_and_starts() -> None:
+    from trainer.evaluate import release_windows, stream_ids
+
+    from .synthetic import planted
+
+    ws = planted(n_subjects=3, windows_per_bout=4)
+    seen: dict[str, np.ndarray] = {}
+
+    class Keyed:
+        def release(self, x: np.ndarray, *, stream: np.ndarray, start: np.ndarray) -> np.ndarray:
+            seen["stream"], seen["start"] = stream, start
+            return x + 1.0
+
+    out = release_windows(Keyed(), ws)
+    np.testing.assert_allclose(out, ws.x + 1.0)
+    np.testing.assert_array_equal(seen["start"], ws.start)
+    # one id per recording (subject, trial), the same after subsetting
+    assert len(np.unique(seen["stream"])) == len(np.unique(ws.trial))
+    idx = np.arange(len(ws))[::3]
+    np.testing.assert_array_equal(stream_ids(ws.subset(idx)), seen["stream"][idx])
+    np.testing.assert_allclose(release_windows(lambda x: 2 * x, ws), 2 * ws.x)  # a plain callable gets the windows
+    np.testing.assert_array_equal(release_windows(None, ws), ws.x)
+    with pytest.raises(ValueError, match="shape"):
+        release_windows(lambda x: x[:, ::2], ws)

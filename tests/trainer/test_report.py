@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from edge_runtime.contract import WindowSpec
-from edge_runtime.normalizer import Normalization
-from trainer.checkpoint import MODEL_NAME, RUN_JSON, save_run_json
+from trainer.checkpoint import RUN_JSON
 from trainer.errors import CheckpointError
 from trainer.evaluate import EvalConfig
 from trainer.report import run_evaluation, summarize, write_report
+
+from .synthetic import tiny_run
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -56,27 +57,8 @@ def test_write_report_from_a_results_table(tmp_path: Path) -> None:
     assert not (tmp_path / "nan" / "evaluation.json").exists()
 
 
-def _tiny_run(root: Path, spec: WindowSpec, meta_extra: dict | None = None) -> Path:
-    import keras
-
-    keras.utils.set_random_seed(0)
-    inp = keras.Input(shape=spec.shape)
-    out = keras.layers.Conv1D(spec.shape[1], 5, padding="same")(inp)  # an untrained "anonymizer"
-    root.mkdir(parents=True)
-    keras.Model(inp, out).save(root / MODEL_NAME)
-    meta = {
-        "config": {"dataset": "hapt", "eval_stride": 64, "split_seed": 0, "test_fraction": 1 / 3},
-        "window": spec.to_dict(),
-        "normalization": Normalization((10.0, 0.5), (1.0, 0.5)).to_dict(),
-        "history": [{"round": 0}],
-        **(meta_extra or {}),
-    }
-    save_run_json(root, meta)
-    return root
-
-
 def test_run_evaluation_end_to_end(hapt_small_root: Path, tmp_path: Path) -> None:
-    run = _tiny_run(tmp_path / "run", WindowSpec())
+    run = tiny_run(tmp_path / "run", WindowSpec())
     cfg = EvalConfig.quick(epochs=2, filters=16, max_train=1000)
     # one baseline keeps the test short; activity_seeds overrides the config's single seed
     results = run_evaluation(run, hapt_small_root, cfg=cfg, rates=(5.0,), activity_seeds=2)
@@ -97,7 +79,7 @@ def test_run_evaluation_end_to_end(hapt_small_root: Path, tmp_path: Path) -> Non
 
 
 def test_run_evaluation_refuses_a_different_split(hapt_small_root: Path, tmp_path: Path) -> None:
-    run = _tiny_run(tmp_path / "run", WindowSpec(), {"splits": {"test_subjects": [99]}})
+    run = tiny_run(tmp_path / "run", WindowSpec(), {"splits": {"test_subjects": [99]}})
     with pytest.raises(CheckpointError, match="leak"):
         run_evaluation(run, hapt_small_root, cfg=EvalConfig.quick())
     assert not (run / "eval").exists()
