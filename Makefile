@@ -3,10 +3,12 @@ PY      ?= python3
 VENV    ?= .venv
 BIN      = $(VENV)/bin
 PYTHON   = $(BIN)/python
-CONFIG  ?= trainer/configs/hapt.toml
-RUN     ?= runs/hapt
+CONFIG  ?= trainer/configs/release-filter.toml
+RUN     ?= runs/release-filter
 BUNDLE  ?= edge_runtime/bundled/hapt-magnitude
-DATA    ?= ../shared/datasets/uci-hapt
+DATA    ?= ../shared/datasets
+CROSS   ?= sisfall
+SIGNING_KEY ?= $(AAE_SIGNING_KEY)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: install test test-fast lint fuzz firmware train train-small evaluate export bench bench-smoke clean
@@ -54,11 +56,14 @@ train: install
 train-small: install
 	$(BIN)/aae train --config trainer/configs/small.toml --data $(DATA) --out runs/small
 
+# within-dataset report, then the cross-dataset report on $(CROSS) (people and a device the model never saw)
 evaluate: install
 	$(BIN)/aae evaluate --run $(RUN) --data $(DATA)
+	$(BIN)/aae evaluate --run $(RUN) --data $(DATA) --cross $(CROSS)
 
+# a failed gate (including the cross-dataset Pareto check) never replaces $(BUNDLE)
 export: install
-	$(BIN)/aae export --run $(RUN) --data $(DATA) --out $(BUNDLE)
+	$(BIN)/aae export --run $(RUN) --data $(DATA) --out $(BUNDLE) --cross $(CROSS) $(if $(SIGNING_KEY),--signing-key $(SIGNING_KEY))
 
 bench: install
 	$(PYTHON) -m benchmarks.run --out reports/bench

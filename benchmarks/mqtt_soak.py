@@ -2,7 +2,8 @@
 what reached a subscriber, with the project's consumer (replays from the gateway's spool) and with
 plain QoS 1 (a persistent session and a dedupe, nothing else), fast and slow.
 
-    python -m benchmarks.mqtt_soak --kills 20            # about 4 x 70 s
+    python -m benchmarks.mqtt_soak --kills 20            # about 4 x 70 s, 50 windows/s
+    python -m benchmarks.mqtt_soak --kills 20 --recording # a replayed recording: as fast as the sink takes
     python -m benchmarks.mqtt_soak --kills 5 --only consumer-fast
 
 Each run has its own broker, sink and subscriber (a consumer's replays would also fill a plain
@@ -127,7 +128,8 @@ class PlainReader:
         self.c.disconnect()
 
 
-def run(name: str, *, kills: int, interval_s: float, down_s: float, rate: float, slow_s: float) -> dict[str, Any]:
+def run(name: str, *, kills: int, interval_s: float, down_s: float, rate: float, slow_s: float, recording: bool,
+        sink_rate: float) -> dict[str, Any]:  # fmt: skip
     from edge_runtime.sinks.mqtt import MqttSink
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -137,22 +139,28 @@ def run(name: str, *, kills: int, interval_s: float, down_s: float, rate: float,
         per_window = slow_s if name.endswith("slow") else 0.0
         kind = ConsumerReader if name.startswith("consumer") else PlainReader
         reader: ConsumerReader | PlainReader = kind(broker.port, topic, per_window)
-        sink = MqttSink.from_url(f"mqtt://127.0.0.1:{broker.port}/{topic}?reconnect_min=0.2&reconnect_max=1")
+        sink = MqttSink.from_url(f"mqtt://127.0.0.1:{broker.port}/{topic}?reconnect_min=0.2&reconnect_max=1"
+                                 f"&rate={sink_rate:g}")  # fmt: skip
+        if recording:  # what the pipeline does for --replay FILE: send waits for the broker, as fast as it takes
+            sink.apply_backpressure()
         time.sleep(1.0)
         t0, n, done = time.monotonic(), 0, 0
         next_kill = t0 + interval_s
-        period = 1.0 / rate
+        period = 0.0 if recording else 1.0 / rate
         try:
             while done < kills or time.monotonic() < next_kill:  # a tail of one interval after the last restart
                 sink.send(window(n))
                 n += 1
-                time.sleep(period)
+                if period:
+                    time.sleep(period)
                 if done < kills and time.monotonic() >= next_kill:
                     broker.kill()
                     time.sleep(down_s)
                     broker.start()
                     done += 1
                     next_kill = time.monotonic() + interval_s
+            if recording:
+                sink.flush()  # the pipeline's end of a recording
             stream_s = time.monotonic() - t0
             deadline, last, still_since = time.monotonic() + 90, -1, time.monotonic()
             while time.monotonic() < deadline and reader.result(n)["missing"]:
@@ -163,8 +171,9 @@ def run(name: str, *, kills: int, interval_s: float, down_s: float, rate: float,
                     break
                 time.sleep(0.2)
             time.sleep(2.0)  # late duplicates
-            out = {"run": name, "kills": done, "sent": n, **reader.result(n), "sink_acked": sink.stats.sent,
-                   "sink_dropped": sink.stats.dropped, "republished": sink.republished, "spool_bound": sink.spool.max_records,
+            out = {"run": name, "source": "recording" if recording else f"{rate:g}/s", "kills": done, "sent": n,
+                   **reader.result(n), "sink_acked": sink.stats.sent, "sink_dropped": sink.stats.dropped,
+                   "republished": sink.republished, "spool_bound": sink.spool.max_records, "sink_rate": sink_rate,
                    "stream_s": round(stream_s, 1), "catch_up_s": round(time.monotonic() - t0 - stream_s - 2.0, 1)}  # fmt: skip
         finally:
             sink.close(timeout=2)
@@ -179,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--interval", type=float, default=3.0, help="seconds between kills")
     p.add_argument("--down", type=float, default=0.5, help="seconds the broker stays dead")
     p.add_argument("--rate", type=float, default=50.0, help="windows per second into the sink")
+    p.add_argument("--recording", action="store_true",
+                   help="a recording replay instead: windows as fast as the sink's backpressure lets them in")  # fmt: skip
+    p.add_argument("--sink-rate", type=float, default=200.0, help="the sink's rate= option (its pace) [messages/s]")
     p.add_argument("--slow", type=float, default=0.01, help="a slow subscriber's seconds per window")
     p.add_argument("--only", choices=RUNS, action="append")
     args = p.parse_args(argv)
@@ -187,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     results = []
     for name in args.only or RUNS:
-        r = run(name, kills=args.kills, interval_s=args.interval, down_s=args.down, rate=args.rate, slow_s=args.slow)
+        r = run(name, kills=args.kills, interval_s=args.interval, down_s=args.down, rate=args.rate, slow_s=args.slow,
+                recording=args.recording, sink_rate=args.sink_rate)  # fmt: skip
         results.append(r)
         print(" ".join(f"{k}={v}" for k, v in r.items()), flush=True)
     print(json.dumps(results, indent=1))

@@ -148,7 +148,7 @@ def _pick(idx: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(idx, n, replace=False))
 
 
-HEADROOM = 2.0  # calibration windows also carry this many times the real windows' excursions
+HEADROOM = 1.0  # >1: calibration windows also carry this many times the real windows' excursions (measured: see docs/results.md)
 
 
 def representative_windows(

@@ -103,7 +103,7 @@ def cross_evaluate(*, data: str | dict[str, str], targets: Sequence[str], run_di
         if log is not None:
             log(f"{mode}-dataset evaluation on {name}: {len(ws)} windows, {len(ws.subjects)} subjects -> {folder}")
         meta = {"run": str(run.root) if run is not None else None, "trained_on": list(trained_on), "taxonomy": taxonomy,
-                "attribution": attribution(name)}
+                "attribution": attribution(name).replace("Trained on", "Evaluated on", 1)}
         done[name] = cross_report(variants, ws, folder, cfg=cfg, mode=mode, meta=meta, log=log)
         done[name]["folder"] = str(folder)
     return done

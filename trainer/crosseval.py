@@ -196,6 +196,7 @@ def cross_report(variants: dict[str, Release | None], target_ws: WindowSet, out_
     """Evaluate the baselines and ``variants`` on ``target_ws``; write evaluation.json, report.md, privacy_utility.png.
 
     Returns the results dict (``variants``: full results, ``summary``: ``summary_row`` per variant).
+    evaluation.json is rewritten after every release (``"complete": false`` until the last one).
     """
     clash = set(variants) & set(BASELINES)
     if clash:
@@ -205,29 +206,40 @@ def cross_report(variants: dict[str, Release | None], target_ws: WindowSet, out_
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
+
+    def document(complete: bool) -> dict[str, Any]:
+        summary = {n: summary_row(r) for n, r in results.items()}
+        bar = summary.get(LOWPASS_BASELINE)
+        return {
+            "mode": mode,
+            "dataset": target_ws.dataset,
+            **(meta or {}),
+            "complete": complete,
+            "window": target_ws.spec.to_dict(),
+            "n_windows": int(len(target_ws)),
+            "splits": splits.describe(),
+            "eval_config": cfg.to_dict(),
+            "baselines": list(BASELINES),
+            "summary": summary,
+            "pareto_vs_lowpass": {} if bar is None else {
+                n: dict(zip(("passed", "reason"), pareto_vs_baseline(row, bar), strict=True))
+                for n, row in summary.items() if n != LOWPASS_BASELINE},
+            "variants": results,
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+
+    def write_json(doc: dict[str, Any]) -> None:
+        _atomic_write(out / "evaluation.json", json.dumps(doc, indent=2, default=json_default, allow_nan=False) + "\n")
+
     for name, t in {**baseline_transforms(target_ws), **variants}.items():
         results[name] = evaluate_release(t, target_ws, cfg=cfg, splits=splits)
         if log is not None:
             log(f"  {summary_line(name, summary_row(results[name]))}  [{results[name]['seconds']:.0f} s]")
-    summary = {n: summary_row(r) for n, r in results.items()}
-    doc: dict[str, Any] = {
-        "mode": mode,
-        "dataset": target_ws.dataset,
-        **(meta or {}),
-        "window": target_ws.spec.to_dict(),
-        "n_windows": int(len(target_ws)),
-        "splits": splits.describe(),
-        "eval_config": cfg.to_dict(),
-        "baselines": list(BASELINES),
-        "summary": summary,
-        "pareto_vs_lowpass": {n: dict(zip(("passed", "reason"), pareto_vs_baseline(summary[n], summary[LOWPASS_BASELINE]), strict=True))
-                              for n in summary if n != LOWPASS_BASELINE},
-        "variants": results,
-        "seconds": round(time.perf_counter() - t0, 1),
-    }
-    plot_privacy_utility(summary, out / "privacy_utility.png", baselines=BASELINES,
-                         title=f"{mode}-dataset: {target_ws.dataset} ({summary['raw']['n_subjects']} subjects)")
-    _atomic_write(out / "evaluation.json", json.dumps(doc, indent=2, default=json_default, allow_nan=False) + "\n")
+        write_json(document(complete=False))  # a long report interrupted keeps every finished release
+    doc = document(complete=True)
+    plot_privacy_utility(doc["summary"], out / "privacy_utility.png", baselines=BASELINES,
+                         title=f"{mode}-dataset: {target_ws.dataset} ({doc['summary']['raw']['n_subjects']} subjects)")
+    write_json(doc)
     _atomic_write(out / "report.md", _markdown(doc))
     return doc
 

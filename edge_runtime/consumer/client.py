@@ -116,6 +116,7 @@ class Consumer:
         self._up = True
         self.backoff.reset()
         client.subscribe([(self.topic, 1), (self._spool_topic, 1)])
+        self.order.reconnected()  # a replay request in flight may have died with the broker
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         self._up = False

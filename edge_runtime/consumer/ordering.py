@@ -6,7 +6,8 @@ now and then; each returns the items that became deliverable, in ``seq`` order, 
 waits ``grace_s`` for stragglers (after the record behind it arrived; for a missing tail, after
 the last record arrived); then ``tick`` returns a ``ReplayRequest`` for at most ``chunk`` seqs,
 asked again after ``retry_s``, doubling up to 30 s (the answer may be queued behind a backlog at
-the broker), until it is filled: a catch-up never floods the consumer's own broker queue. A gap is given up and counted in ``stats.lost`` when the
+the broker), and at once after a reconnect (``reconnected``), until it is filled: a catch-up never
+floods the consumer's own broker queue. A gap is given up and counted in ``stats.lost`` when the
 gateway's spool no longer holds it, when ``max_buffer`` records wait behind it, or after
 ``give_up_s`` without progress. Memory: ``max_buffer`` items.
 """
@@ -129,6 +130,11 @@ class Reorderer:
         for seq in range(max(gone.start, self.next), min(gone.end, self.high) + 1):
             self._buf.setdefault(seq, (_GONE, now))
         return self._deliver(now)
+
+    def reconnected(self) -> None:
+        """The broker connection was lost and is back: an outstanding request, or its answer, may have
+        died with a killed broker, so the gap in front is asked for again at the next ``tick``."""
+        self._asked = None
 
     def tick(self, now: float) -> tuple[list[Record], ReplayRequest | None]:
         """Give up or ask for the gap in front, if it is overdue."""

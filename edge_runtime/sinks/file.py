@@ -5,7 +5,8 @@ tail (a last line without its newline, or one that does not parse) is cut off, s
 ever sees whole records. Rotation (``max_bytes=``) keeps numbered files: the full file becomes
 ``path.1``, the older ones move up to ``path.2`` ... ``path.<keep>`` (default 5), renames only,
 so no file is ever overwritten or half-written. Only the oldest file past ``keep`` is deleted, and
-its windows are counted (``stats.removed``) and logged in one line.
+its windows are counted (``stats.removed``) and logged in one line. The file's folder must exist;
+``?mkdir=1`` creates it (and its parents), so a mistyped path is refused at start.
 """
 
 from __future__ import annotations
@@ -78,17 +79,22 @@ class FileSink(QueuedSink):
         fsync: fsync after every record (power-loss safe; slower on SD cards).
         max_bytes: rotate when the file would exceed this size (0 = never).
         keep: rotated files kept (``path.1`` newest ... ``path.<keep>`` oldest), at least 1.
+        mkdir: create missing parent folders (URL ``?mkdir=1``); otherwise a missing folder is an
+            error, so a typo in the path is caught at start instead of writing somewhere unexpected.
     """
 
     def __init__(self, path: str | Path, *, fsync: bool = False, max_bytes: int = 0, keep: int = KEEP,
-                 maxsize: int = 1024) -> None:  # fmt: skip
+                 mkdir: bool = False, maxsize: int = 1024) -> None:  # fmt: skip
         self.path = Path(path)
         self.url = f"file://{self.path}"
         if max_bytes < 0 or keep < 1:
             raise SinkError(f"file sink needs max_bytes >= 0 and keep >= 1, got max_bytes={max_bytes} keep={keep}")
         self.fsync, self.max_bytes, self.keep = fsync, max_bytes, keep
+        if not mkdir and not self.path.parent.is_dir():
+            raise SinkError(f"file sink folder {self.path.parent} does not exist (create it, or add ?mkdir=1 to the URL)")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if mkdir:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             self.repaired = repair_tail(self.path)
             self._fd = self._open()
         except OSError as exc:
@@ -104,7 +110,7 @@ class FileSink(QueuedSink):
             raise SinkError(f"file sink needs file:///absolute/path.jsonl, got {url!r}")
         try:
             return cls(path, fsync=flag(q.get("fsync")), max_bytes=int(q.get("max_bytes", "0")),
-                       keep=int(q.get("keep", str(KEEP))))  # fmt: skip
+                       keep=int(q.get("keep", str(KEEP))), mkdir=flag(q.get("mkdir")))  # fmt: skip
         except ValueError as exc:
             raise SinkError(f"bad file sink option in {url!r}: {exc}") from exc
 

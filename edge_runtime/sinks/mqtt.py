@@ -16,7 +16,8 @@ overflow a subscriber's broker queue (mosquitto's default: 1000). mqtt_link.py r
 ``stats.sent`` counts windows the broker acknowledged (QoS 1) or that were written (QoS 0);
 ``stats.dropped`` those that left the spool first, or that were still unacknowledged at ``close``
 (with ``spool_dir`` those stay on disk and go out at the next start instead). Under backpressure
-(a recording) ``send`` waits while the spool is full of unacknowledged windows, bounded as in base.py.
+(a recording) ``send`` waits while half the spool is unacknowledged windows, bounded as in base.py:
+the other half stays replayable.
 
 Authentication and TLS: ``mqtt://user:pass@host/topic`` (percent-encode ``@ : /`` in the password),
 ``?tls=yes&cafile=/etc/ssl/broker-ca.pem`` or ``mqtts://`` (port 8883). A refused login, an
@@ -36,7 +37,7 @@ from urllib.parse import quote, unquote, urlsplit
 from ..errors import SinkError
 from .base import AnonymizedWindow, Sink, flag, url_options
 from .mqtt_link import Link
-from .mqtt_wire import Backoff, Deduper, Pacer
+from .mqtt_wire import Backoff, Deduper, Pacer, encode_record
 from .spool import DiskSpool, Spool
 
 __all__ = ["MqttSink", "Deduper"]
@@ -169,13 +170,14 @@ class MqttSink(Sink):
                             self.url, self.wait_s)  # fmt: skip
         elif self._stalled:
             self._stalled = False
-        self._link.offer(window)
+        self._link.offer(encode_record(window))
 
     def _has_room(self) -> bool:
-        """Another window would not push an unacknowledged one out of the spool."""
+        """Unacknowledged windows fill at most half the spool: the other half keeps acknowledged ones
+        that a consumer may still ask for (a broker killed after its PUBACK loses them)."""
         sp = self.spool
         fit = sp.max_bytes * len(sp) // sp.nbytes if sp.nbytes else sp.max_records
-        return self.unacked < max(min(sp.max_records, fit), 1)
+        return self.unacked < max(min(sp.max_records, fit) // 2, 1)
 
     def _room_within(self, timeout: float) -> bool:
         if not self._has_room():

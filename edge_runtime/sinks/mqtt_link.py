@@ -17,8 +17,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .base import AnonymizedWindow, SinkStats
-from .mqtt_wire import Backoff, Gone, Head, Pacer, ReplayRequest, WireError, encode_window, replay_topic, spool_topic
+from .base import SinkStats
+from .mqtt_wire import Backoff, Gone, Head, Pacer, ReplayRequest, WireError, place, replay_topic, spool_topic
 from .spool import DiskSpool, Spool
 
 __all__ = ["Link"]
@@ -27,6 +27,7 @@ log = logging.getLogger("edge_anonymize")
 _AUTH_REFUSED = (134, 135)  # "Bad user name or password", "Not authorized"
 _MAX_REPLAYS = 32  # queued replay ranges; further requests are refused (counted) until some are served
 _INBOX = 1024  # windows waiting for the thread, at least (the spool's bound if larger)
+_DRAIN = 256  # most windows moved into the spool per step: the network is served in between
 _SYNC_S = 2.0  # disk spool: fsync records + acknowledgement mark this often (what power loss may cost)
 
 
@@ -43,7 +44,8 @@ class Link:
         self.head_s, self.replay_max = head_s, replay_max
         self.epoch, self._tls, self._clock, self._ok = spool.epoch, tls, clock, mqtt.MQTT_ERR_SUCCESS
         self.lock = threading.Lock()  # guards _inbox, closed and stats.dropped
-        self._inbox: deque[AnonymizedWindow] = deque()
+        self._inbox: deque[bytes] = deque()  # encode_record() payloads, not yet numbered
+        self._moving = 0  # taken from the inbox, not yet in _pending (so ``unacked`` never dips)
         self._pending: deque[int] = deque(range(max(spool.acked_below, spool.first), spool.next_seq))
         self._inflight: dict[int, tuple[int, bool]] = {}  # mid -> (seq, is_replay)
         self._originals = 0  # entries of _inflight that are not replays
@@ -63,16 +65,17 @@ class Link:
     # -- other threads -----------------------------------------------------------------------------
     @property
     def unacked(self) -> int:
-        return len(self._inbox) + len(self._pending) + self._originals
+        return len(self._inbox) + self._moving + len(self._pending) + self._originals
 
-    def offer(self, window: AnonymizedWindow) -> None:
-        """Accept ``window`` for the thread to spool. The inbox only fills while the thread is stuck
-        (a TCP connect timeout); normally the spool's eviction, which consumers see, does the dropping."""
+    def offer(self, record: bytes) -> None:
+        """Accept a window ``record`` (``encode_record``) for the thread to number and spool. The inbox only
+        fills while the thread is stuck (a TCP connect timeout); normally the spool's eviction, which
+        consumers see, does the dropping."""
         with self.lock:
             if self.closed or len(self._inbox) >= max(self.spool.max_records, _INBOX):
                 self.stats.dropped += 1
                 return
-            self._inbox.append(window)
+            self._inbox.append(record)
 
     def stop(self, timeout: float) -> None:
         with self.lock:
@@ -208,10 +211,11 @@ class Link:
 
     def _drain_inbox(self) -> None:
         with self.lock:
-            batch = list(self._inbox)
-            self._inbox.clear()
-        for window in batch:
-            self._pending.append(self.spool.append(encode_window(window, self.spool.next_seq, self.epoch)))
+            batch = [self._inbox.popleft() for _ in range(min(len(self._inbox), _DRAIN))]
+            self._moving = len(batch)
+        for record in batch:
+            self._pending.append(self.spool.append(place(record, self.spool.next_seq, self.epoch)))
+        self._moving = 0
         lost = 0
         while self._pending and self._pending[0] < self.spool.first:  # pushed out before it was ever sent
             self._pending.popleft()
@@ -278,7 +282,8 @@ class Link:
         self._sync_at = self._clock() + _SYNC_S
 
     def _finish(self) -> None:
-        self._drain_inbox()
+        while self._inbox:
+            self._drain_inbox()
         if self.up:
             self._publish_head(self._clock())
         self.client.disconnect()  # written at once (no loop thread); closes the socket

@@ -24,8 +24,8 @@ from typing import Any
 
 from .base import AnonymizedWindow
 
-__all__ = ["Backoff", "Deduper", "Gone", "Head", "Pacer", "ReplayRequest", "WireError", "encode_window",
-           "decode_window", "parse_spool_message", "replay_topic", "spool_topic"]  # fmt: skip
+__all__ = ["Backoff", "Deduper", "Gone", "Head", "Pacer", "ReplayRequest", "WireError", "encode_record", "encode_window",
+           "decode_window", "parse_spool_message", "place", "replay_topic", "spool_topic"]  # fmt: skip
 
 MAX_CONTROL_BYTES = 1024  # a replay request or spool message is ~100 bytes; refuse anything bigger unread
 
@@ -42,11 +42,19 @@ def spool_topic(topic: str) -> str:
     return f"{topic}/spool"
 
 
+def encode_record(window: AnonymizedWindow) -> bytes:
+    """The window record without its spool position: the JSON work, done in the caller's thread."""
+    return json.dumps(window.to_dict(), separators=(",", ":")).encode()
+
+
+def place(record: bytes, seq: int, epoch: str) -> bytes:
+    """``record`` (from ``encode_record``) with ``seq`` and ``epoch`` appended: ``encode_window``'s bytes."""
+    return b'%s,"seq":%d,"epoch":%s}' % (record[:-1], seq, json.dumps(epoch).encode())
+
+
 def encode_window(window: AnonymizedWindow, seq: int, epoch: str) -> bytes:
     """The window record plus its spool position: one compact JSON object."""
-    d = window.to_dict()
-    d["seq"], d["epoch"] = seq, epoch
-    return json.dumps(d, separators=(",", ":")).encode()
+    return place(encode_record(window), seq, epoch)
 
 
 def _json(payload: bytes, max_bytes: int | None) -> dict[str, Any]:

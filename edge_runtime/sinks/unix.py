@@ -2,11 +2,16 @@
 
 The socket file is created with mode 0660 (a world-writable mode is refused) and an optional
 group, so only the gateway's group can read anonymized windows. Peers are checked with
-``SO_PEERCRED`` where Linux offers it. With a live device a client that does not read never stalls
-the gateway: each client has a bounded send buffer and is disconnected (and counted) when it
-overflows. Under backpressure (a recording, see base.py) a full client buffer is waited on instead
-(bounded by ``wait_s``), so a reading client gets every window of an unpaced replay; what a client
-has pending at close is handed to it within the same bound.
+``SO_PEERCRED`` where Linux offers it: this uid, root, or a member of the socket's group, as
+primary *or* supplementary group (``SO_PEERGROUPS``, else the user database), like the kernel's
+own check of the file mode. ``stats`` counts ``clients`` (connected now), ``connections`` (accepted
+since start), ``clients_dropped`` (slow clients disconnected) and ``clients_refused``.
+
+With a live device a client that does not read never stalls the gateway: each client has a
+bounded send buffer and is disconnected (counted in ``clients_dropped``) when it overflows.
+Under backpressure (a recording, see base.py) a full client buffer is waited on instead (bounded
+by ``wait_s``), so a reading client gets every window of an unpaced replay; what a client has
+pending at close is handed to it within the same bound.
 """
 
 from __future__ import annotations
@@ -14,18 +19,54 @@ from __future__ import annotations
 import functools
 import grp
 import os
+import pwd
 import select
 import socket
 import stat
 import struct
+import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ..errors import SinkError
-from .base import AnonymizedWindow, QueuedSink, url_options
+from .base import AnonymizedWindow, QueuedSink, SinkStats, url_options
 
-__all__ = ["UnixSink"]
+__all__ = ["UnixSink", "UnixStats", "peer_groups"]
+
+# Linux's SO_PEERGROUPS (4.13+; the same number on x86 and arm); Python's socket module lacks the name
+SO_PEERGROUPS: int | None = getattr(socket, "SO_PEERGROUPS", 59 if sys.platform == "linux" else None)
+
+
+@dataclass
+class UnixStats(SinkStats):
+    """The shared counters plus the socket's clients (content-free, in every status line)."""
+
+    clients: int = 0  # connected now
+    connections: int = 0  # clients accepted since start (0 at exit: nobody ever read a window)
+    clients_dropped: int = 0  # disconnected because they did not read (send buffer full)
+    clients_refused: int = 0  # connections whose peer credentials were not allowed
+
+
+def peer_groups(conn: socket.socket, uid: int, gid: int) -> set[int]:
+    """Every group of the connected peer: primary and supplementary.
+
+    ``SO_PEERGROUPS`` gives the groups the peer had when it connected (what the kernel checked the
+    socket's mode against); where the kernel lacks it, the user database's groups of ``uid``."""
+    groups = {gid}
+    if SO_PEERGROUPS is not None:
+        for size in (4 * 256, 4 * 65536):  # NGROUPS_MAX is 65536; ERANGE: the buffer was too small
+            try:
+                raw = conn.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, size)
+            except OSError:
+                continue
+            return groups | set(struct.unpack(f"{len(raw) // 4}I", raw[: len(raw) // 4 * 4]))
+    try:
+        name = pwd.getpwuid(uid).pw_name
+        return groups | set(os.getgrouplist(name, gid))
+    except (KeyError, OSError):
+        return groups
 
 
 class _Client:
@@ -51,7 +92,6 @@ class UnixSink(QueuedSink):
         if mode & stat.S_IWOTH or mode & stat.S_IROTH:
             raise SinkError(f"unix sink mode {mode:o} would let any user read or write windows; use 0660 or stricter")
         self.allow_uids, self.client_buffer = allow_uids, client_buffer
-        self.clients_dropped = self.clients_refused = 0
         self._clients: list[_Client] = []
         self._lock = threading.Lock()
         try:
@@ -62,10 +102,11 @@ class UnixSink(QueuedSink):
             self._server = self._listen(mode)
         except OSError as exc:
             raise SinkError(f"cannot create unix sink {self.path}: {exc.strerror or exc}") from exc
+        super().__init__(maxsize=maxsize)
+        self.stats: UnixStats = UnixStats()
         self._accepting = True
         self._acceptor = threading.Thread(target=self._accept_loop, name="unix-sink-accept", daemon=True)
         self._acceptor.start()
-        super().__init__(maxsize=maxsize)
 
     @classmethod
     def from_url(cls, url: str) -> UnixSink:
@@ -115,7 +156,7 @@ class UnixSink(QueuedSink):
         _pid, uid, gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
         if self.allow_uids is not None:
             return uid in self.allow_uids
-        return uid in (0, os.getuid()) or gid == self.gid
+        return uid in (0, os.getuid()) or self.gid in peer_groups(conn, uid, gid)
 
     def _accept_loop(self) -> None:
         while self._accepting:
@@ -126,17 +167,27 @@ class UnixSink(QueuedSink):
             except OSError:
                 return
             if not self._peer_allowed(conn):
-                self.clients_refused += 1
+                self.stats.clients_refused += 1
                 conn.close()
                 continue
             conn.setblocking(False)
             with self._lock:
                 self._clients.append(_Client(conn))
+                self.stats.clients = len(self._clients)
+                self.stats.connections += 1
 
     @property
     def client_count(self) -> int:
         with self._lock:
             return len(self._clients)
+
+    @property
+    def clients_dropped(self) -> int:
+        return self.stats.clients_dropped
+
+    @property
+    def clients_refused(self) -> int:
+        return self.stats.clients_refused
 
     def _write(self, window: AnonymizedWindow) -> None:
         record = window.to_json() + b"\n"
@@ -178,8 +229,9 @@ class UnixSink(QueuedSink):
         with self._lock:
             if c in self._clients:
                 self._clients.remove(c)
+            self.stats.clients = len(self._clients)
         if counted:
-            self.clients_dropped += 1
+            self.stats.clients_dropped += 1
             self.stats.last_error = "a slow client was disconnected (send buffer full)"
         c.sock.close()
 
@@ -198,4 +250,5 @@ class UnixSink(QueuedSink):
             for c in self._clients:
                 c.sock.close()
             self._clients.clear()
+            self.stats.clients = 0
         self.path.unlink(missing_ok=True)

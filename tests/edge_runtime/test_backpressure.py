@@ -83,8 +83,11 @@ def test_unpaced_replay_into_unix_file_udp_and_memory_at_once(shipped, tmp_path:
     reader = threading.Thread(target=read)
     sinks = [unix, open_sink(f"file://{tmp_path}/w.jsonl"), open_sink(f"udp://127.0.0.1:{rx.getsockname()[1]}"),
              MemorySink()]  # fmt: skip
-    while unix.client_count == 0:
+    for _ in range(1000):  # at most 10 s for the acceptor thread
+        if unix.client_count:
+            break
         threading.Event().wait(0.01)
+    assert unix.client_count == 1
     reader.start()
     _replay(shipped, sinks)
     reader.join(30)

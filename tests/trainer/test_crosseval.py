@@ -55,6 +55,7 @@ def test_pareto_vs_baseline(model: tuple, baseline: tuple, passed: bool, why: st
     assert ok is passed and why in reason
 
 
+@pytest.mark.slow  # five releases x three CNN fits; the real-data CLI test covers the files in the default run
 def test_report_ranks_every_release_and_writes_json_md_png(report: tuple[dict, Path], ws: WindowSet) -> None:
     doc, out = report
     rows = doc["summary"]

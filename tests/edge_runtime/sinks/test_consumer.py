@@ -44,6 +44,17 @@ def test_gap_is_asked_for_after_the_grace_then_again_with_backoff() -> None:
     assert feed(r, [5, 6, 7, 8], 7.1) == [5, 6, 7, 8, 9] and r.stats.replay_requests == 4
 
 
+def test_a_reconnect_asks_again_without_waiting_for_the_retry_timer() -> None:
+    """A killed broker loses the request or its answer: waiting out a doubled timer (4, 8, … s)
+    lets the gap fall out of a busy gateway's spool."""
+    r = Reorderer(grace_s=0.5, retry_s=2.0)
+    feed(r, [0, 5])
+    assert r.tick(1.0)[1] == ReplayRequest(1, 4, "e")
+    assert r.tick(3.5)[1] == ReplayRequest(1, 4, "e")  # retried; the next retry is 4 s away
+    r.reconnected()
+    assert r.tick(3.6)[1] == ReplayRequest(1, 4, "e")
+
+
 def test_tail_gap_from_the_spool_message_and_what_the_spool_lost() -> None:
     r = Reorderer(grace_s=0.0)
     feed(r, [0, 1])

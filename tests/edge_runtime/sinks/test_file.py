@@ -85,3 +85,18 @@ def test_bad_rotation_options_are_one_line_errors(tmp_path: Path, query: str) ->
     with pytest.raises(SinkError) as e:
         open_sink(f"file://{tmp_path}/w.jsonl?{query}")
     assert "\n" not in str(e.value)
+
+
+def test_the_sink_creates_a_missing_folder_only_when_asked(tmp_path: Path) -> None:
+    """Before: ``FileSink`` itself always created missing parents, whatever the URL said."""
+    target = tmp_path / "a" / "b" / "w.jsonl"
+    with pytest.raises(SinkError, match=r"does not exist .*\?mkdir=1") as e:
+        FileSink(target)
+    assert "\n" not in str(e.value) and not (tmp_path / "a").exists()
+    s = FileSink(target, mkdir=True)
+    s.send(window(0))
+    s.close()
+    assert ids(target) == [0]
+    s = FileSink.from_url(f"file://{tmp_path}/c/w.jsonl?mkdir=1")  # the URL option reaches the sink
+    s.close()
+    assert (tmp_path / "c").is_dir()

@@ -16,8 +16,10 @@ from edge_runtime.sinks.mqtt_wire import (
     ReplayRequest,
     WireError,
     decode_window,
+    encode_record,
     encode_window,
     parse_spool_message,
+    place,
 )
 
 from .conftest import window
@@ -26,6 +28,9 @@ from .conftest import window
 def test_window_record_is_the_window_plus_its_spool_position() -> None:
     d = decode_window(encode_window(window(7), 41, "abc"))
     assert (d.pop("seq"), d.pop("epoch")) == (41, "abc") and d == window(7).to_dict()
+    # the sink encodes in the caller's thread and appends the position later: the same bytes as one dump
+    whole = {**window(7).to_dict(), "seq": 41, "epoch": "abc"}
+    assert place(encode_record(window(7)), 41, "abc") == json.dumps(whole, separators=(",", ":")).encode()
 
 
 def test_control_messages_round_trip() -> None:
