@@ -179,12 +179,12 @@ def export_run(
 
 def _cross_windows(run: Any, name: str, data: str | Path) -> Any:
     """The cross-check dataset's windows, cut like the run's evaluation windows; refused if the run trained on it."""
+    from trainer.checkpoint import run_datasets
     from trainer.data import load_windows
     from trainer.errors import DatasetError
 
     conf = run.config
-    trained = tuple(conf.get("datasets") or ()) or (str(conf.get("dataset", "hapt")),)
-    if name in trained:
+    if name in run_datasets(conf):
         raise DatasetError(f"--cross {name}: the run trained on {name}; the cross-dataset check needs a dataset it never saw")
     root = Path(data)
     if not (root / name).exists() and (root.parent / name).exists():

@@ -125,20 +125,9 @@ def eval_data(run: Any, data_root: str | Path) -> tuple[Any, Any]:
         CheckpointError: the recorded test subjects differ from the recomputed ones (would leak).
         DatasetError: the dataset is missing or corrupt.
     """
-    from trainer.data import load_windows
-    from trainer.errors import CheckpointError
-    from trainer.splits import make_splits
+    from trainer.checkpoint import run_windows
 
-    conf = run.config
-    ws = load_windows(
-        str(conf.get("dataset", "hapt")), data_root, run.spec.with_stride(int(conf.get("eval_stride", 32)))
-    )
-    splits = make_splits(ws, test_fraction=float(conf.get("test_fraction", 1 / 3)), seed=int(conf.get("split_seed", 0)))
-    recorded = (run.meta.get("splits") or {}).get("test_subjects")
-    if recorded is not None and sorted(int(s) for s in recorded) != sorted(splits.test_subjects):
-        raise CheckpointError(
-            f"{run.root}: trained with test subjects {sorted(recorded)}, the data gives {list(splits.test_subjects)}"
-        )
+    ws, splits = run_windows(run, data_root)
     return ws, splits
 
 

@@ -93,3 +93,35 @@ def load_run(root: str | Path) -> Run:
     if tuple(model.input_shape[1:]) != spec.shape or tuple(model.output_shape[1:]) != spec.shape:
         raise CheckpointError(f"model I/O {model.input_shape}->{model.output_shape} does not match window {spec.shape}")
     return Run(root, model, spec, norm, meta)
+
+
+def run_datasets(conf: dict[str, Any]) -> tuple[str, ...]:
+    """The datasets a run trained on (config ``datasets``, else ``dataset``)."""
+    names = conf.get("datasets") or [conf.get("dataset", "hapt")]
+    return tuple(str(n) for n in names)
+
+
+def run_windows(run: Run, data_root: Any, *, stride: int | None = None) -> tuple[Any, Any]:
+    """The run's own datasets cut as its evaluation windows, and the splits it trained with.
+
+    One place for what ``aae evaluate``, the release gate and the within-dataset cross report all
+    need: the same datasets and taxonomy as training, and splits recomputed from the config that
+    must name the recorded test subjects (otherwise an evaluation would leak training subjects).
+
+    Raises:
+        CheckpointError: the recomputed test subjects differ from the recorded ones.
+        DatasetError: a dataset is missing or corrupt.
+    """
+    from .data import load_windows
+    from .splits import make_splits
+
+    conf = run.config
+    names = run_datasets(conf)
+    spec = run.spec.with_stride(int(stride if stride is not None else conf.get("eval_stride", 32)))
+    ws = load_windows(list(names), data_root, spec, taxonomy=conf.get("taxonomy") or None)
+    splits = make_splits(ws, test_fraction=float(conf.get("test_fraction", 1 / 3)), seed=int(conf.get("split_seed", 0)))
+    recorded = (run.meta.get("splits") or {}).get("test_subjects")
+    if recorded is not None and sorted(int(s) for s in recorded) != sorted(splits.test_subjects):
+        raise CheckpointError(f"{run.root}: trained with test subjects {sorted(recorded)}, the data gives "
+                              f"{list(splits.test_subjects)}; evaluating would leak")
+    return ws, splits

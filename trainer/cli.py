@@ -4,7 +4,8 @@
     aae evaluate --run runs/hapt --data ../shared/datasets/uci-hapt
     aae evaluate --run runs/hapt --data ../shared/datasets --cross sisfall     (attack suite, other people)
     aae evaluate --baselines-only --data ../shared/datasets --cross sisfall --out reports/
-    aae export --run runs/hapt --data ../shared/datasets/uci-hapt --out bundle/
+    aae export --run runs/hapt --data ../shared/datasets/uci-hapt --out bundle/ --signing-key KEY
+    aae keygen ~/.config/aae/signing.key      (Ed25519 pair to sign bundles with; needs no TensorFlow)
 
 Every trainer error prints one line and exits 2, also a command whose extra is not installed
 (``aae train`` in an edge-only install: "pip install 'edge-anonymize[train]'"); ``--debug`` shows
@@ -118,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # export extra not installed: the subcommand explains itself
         x = sub.add_parser("export", help="needs: pip install 'edge-anonymize[export]'")
         x.add_argument("rest", nargs=argparse.REMAINDER)
+    from export.keygen import build_parser as build_keygen  # cryptography only, imported when a key is made
+
+    build_keygen(sub)
     return p
 
 
@@ -155,6 +159,10 @@ def _dispatch(args: Args) -> int:
         return 0
     if args.command == "evaluate":
         return _evaluate(args)
+    if args.command == "keygen":
+        from export.keygen import run as run_keygen
+
+        return int(run_keygen(args))
     if args.command == "export":
         from export.cli import run as run_export
 

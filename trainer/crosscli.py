@@ -20,12 +20,12 @@ import numpy as np
 
 from edge_runtime.contract import WindowSpec
 
+from .checkpoint import run_datasets, run_windows
 from .crosseval import cross_report, summary_line
 from .data import WindowSet, attribution, dataset_list, load_windows
-from .errors import CheckpointError, TrainerError
+from .errors import TrainerError
 from .evaluate import Release
 from .evaluators import EvalConfig
-from .splits import make_splits
 
 __all__ = ["parse_data", "parse_targets", "cross_evaluate", "run_datasets"]
 
@@ -49,22 +49,9 @@ def parse_targets(cross: str | None) -> tuple[str, ...]:
     return dataset_list(names)
 
 
-def run_datasets(conf: dict[str, Any]) -> tuple[str, ...]:
-    """The datasets a run trained on (config ``datasets``, else ``dataset``)."""
-    names = conf.get("datasets") or [conf.get("dataset", "hapt")]
-    return tuple(str(n) for n in names)
-
-
 def _unseen(run: Any, data: str | dict[str, str], spec: WindowSpec, name: str) -> WindowSet:
     """The run's training data, restricted to its unseen test subjects of dataset ``name``."""
-    conf = run.config
-    names = run_datasets(conf)
-    ws = load_windows(list(names), data, spec, taxonomy=conf.get("taxonomy") or None)
-    splits = make_splits(ws, test_fraction=float(conf.get("test_fraction", 1 / 3)), seed=int(conf.get("split_seed", 0)))
-    recorded = (run.meta.get("splits") or {}).get("test_subjects")
-    if recorded is not None and sorted(int(s) for s in recorded) != sorted(splits.test_subjects):
-        raise CheckpointError(f"{run.root}: trained with test subjects {sorted(recorded)}, the data gives "
-                              f"{list(splits.test_subjects)}; a within-dataset evaluation would leak")
+    ws, splits = run_windows(run, data, stride=spec.stride)
     keep = np.isin(ws.subject, splits.test_subjects) & (ws.dataset_of() == name)
     if len(np.unique(ws.subject[keep])) < 3:
         raise TrainerError(f"the run holds out {len(np.unique(ws.subject[keep]))} {name} subjects; "

@@ -19,12 +19,9 @@ from typing import Any
 import numpy as np
 
 from .baselines import BASELINE_RATES, resample_baseline
-from .checkpoint import RUN_JSON, json_default, load_run, save_run_json
-from .data import load_windows
-from .errors import CheckpointError
+from .checkpoint import RUN_JSON, json_default, load_run, run_datasets, run_windows, save_run_json
 from .evaluate import EvalConfig, Transform, evaluate, release, train_raw_attacker
 from .plots import plot_examples, plot_spectrograms, plot_tradeoff
-from .splits import make_splits
 
 __all__ = ["write_report", "run_evaluation", "summarize", "pick_examples"]
 
@@ -189,16 +186,9 @@ def run_evaluation(
         cfg = EvalConfig.quick() if conf.get("eval_quick", False) else EvalConfig()
     if activity_seeds is not None:
         cfg = replace(cfg, activity_seeds=activity_seeds)
-    spec = run.spec.with_stride(int(conf.get("eval_stride", 32)))
-    dataset = str(conf.get("dataset", "hapt"))
-    ws = load_windows(dataset, data_root, spec)
-    splits = make_splits(ws, test_fraction=float(conf.get("test_fraction", 1 / 3)), seed=int(conf.get("split_seed", 0)))
-    recorded = (run.meta.get("splits") or {}).get("test_subjects")
-    if recorded is not None and sorted(int(s) for s in recorded) != sorted(splits.test_subjects):
-        raise CheckpointError(
-            f"{run.root}: the run was trained with test subjects {sorted(recorded)}, "
-            f"but the data now gives {list(splits.test_subjects)}; evaluating would leak"
-        )
+    ws, splits = run_windows(run, data_root)
+    spec = ws.spec
+    dataset = "+".join(run_datasets(conf))
     transforms: dict[str, Transform] = {"anonymizer": run.transform}
     transforms.update({f"resample_{r:g}hz": resample_baseline(spec.rate_hz, r) for r in rates})
     attacker = train_raw_attacker(ws, splits, cfg)

@@ -192,3 +192,10 @@ def test_keygen_writes_a_private_key_only_its_owner_reads_and_never_overwrites(t
     before = (tmp_path / "k").read_bytes()
     assert keygen([str(tmp_path / "k")]) == 2
     assert "refusing to overwrite a key" in capsys.readouterr().err and (tmp_path / "k").read_bytes() == before
+
+
+def test_aae_keygen_is_a_subcommand_of_aae(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from trainer.cli import main as aae
+
+    assert aae(["keygen", str(tmp_path / "k")]) == 0
+    assert load_public_key(tmp_path / "k.pub").key_id in capsys.readouterr().out

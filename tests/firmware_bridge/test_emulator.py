@@ -230,7 +230,8 @@ def test_cli_help_hapt_example_runs_from_the_repo(hapt_root: Path, tmp_path: Pat
 
     (example,) = re.findall(r"--hapt (\S+)", cli_mod.__doc__ or "")
     assert (ROOT / example).resolve() == hapt_root.resolve()  # the path the Makefile's DATA uses too
-    assert f"DATA    ?= {example}" in (ROOT / "Makefile").read_text()
+    (data,) = re.findall(r"^DATA\s*\?=\s*(\S+)", (ROOT / "Makefile").read_text(), re.M)
+    assert example == f"{data}/uci-hapt"  # the Makefile's DATA holds one folder per dataset
     out = tmp_path / "exp1.imu"
     assert main(["--hapt", str(ROOT / example), "--exp", "1", "--out", str(out)]) == 0
     assert len(FrameDecoder().feed(out.read_bytes())) > 100
