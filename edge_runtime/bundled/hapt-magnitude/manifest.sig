@@ -1,1 +1,1 @@
-{"algorithm": "ed25519", "key_id": "012d9c33d7da4b65", "signature": "ywuEiWKwFTtsUBK+gCc7cJ506/OOEOBZCgl8cWo6AjsJhPbNX1fWQikwQpTwu0qzL1zksGp2go4/w2uOA/WfAA=="}
+{"algorithm": "ed25519", "key_id": "c11912cba6ac712c", "signature": "/9QyEPwZN3gYnwFzLYJGyytiNaTOFAZWMgdgi0cQLyOqEAJ/eWsx4MBZyZyTdA4C2JN8uwl38w45Pu5HR/ulBA=="}
