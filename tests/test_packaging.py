@@ -51,3 +51,13 @@ def test_wheel_holds_the_bundled_model_and_deploy_files(wheel_members):
 def test_wheel_has_no_firmware_build_outputs_or_tests(wheel_members):
     assert not [m for m in wheel_members if "/build/" in m or m.endswith((".so", ".o", ".elf"))]
     assert not [m for m in wheel_members if m.startswith("tests/")]
+
+
+def test_pyproject_declares_every_documented_console_script() -> None:
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert {"edge-anonymize", "aae", "imu-emulator", "edge-anonymize-consume"} <= set(scripts)
+    for name, target in scripts.items():  # each entry point imports and is callable
+        module, _, func = target.partition(":")
+        assert callable(getattr(__import__(module, fromlist=[func]), func)), name

@@ -148,3 +148,18 @@ def test_bundle_runs_in_litert_without_tensorflow(bundle: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "ok float32"
+
+
+def test_card_says_a_fixed_filter_is_one_and_shows_the_cross_dataset_rows(tmp_path: Path, converted, run) -> None:  # type: ignore[no-untyped-def]
+    row = {"identity_max": 9.5, "identity_max_attacker": "minirocket", "identity_session": 14.0, "gender_max": 58.0,
+           "activity_f1": 84.1, "chance": 4.35}
+    cross = {"dataset": "sisfall", "n_subjects": 23, "n_windows": 11000, "pareto_vs_lowpass": True, "reason": "why",
+             "rows": {"float": row, "int8": {**row, "identity_max": 10.3}, "lp5": {**row, "identity_max": 14.0}}}
+    gate = replace(PASSED, evaluation={**PASSED.evaluation, "cross_dataset": cross})
+    meta = {**run.meta, "config": {**run.meta["config"], "learned": False, "release_cutoff_hz": 5.0, "release_center": True}}
+    write_bundle(tmp_path / "b", converted, replace(run, meta=meta), gate)
+    card = (tmp_path / "b" / CARD_NAME).read_text()
+    assert "fixed release filter with no learned parts" in card and "5 Hz low-pass" in card
+    assert "Anonymizing AutoEncoder" not in card
+    assert "## Cross-dataset check: sisfall (23 people" in card
+    assert "| int8 | 10.3 (minirocket) | 14.0 | 58.0 | 84.1 |" in card and "int8 dominates the 5 Hz low-pass" in card
