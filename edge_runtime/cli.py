@@ -14,7 +14,6 @@ Errors are one line; ``--debug`` adds the traceback.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import logging
 import math
 import os
@@ -63,6 +62,8 @@ class Args(argparse.Namespace):
 
 def version() -> str:
     """The installed distribution's version (``--version`` of all three CLIs)."""
+    import importlib.metadata  # 3 MB of RSS: only when asked
+
     try:
         return importlib.metadata.version("edge-anonymize")
     except importlib.metadata.PackageNotFoundError:
@@ -90,10 +91,21 @@ def _nonneg_int(text: str) -> int:
     return value
 
 
+class _Version(argparse.Action):
+    """``--version``, looked up only when given (the lookup costs 3 MB of RSS in every gateway otherwise)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kw: Any) -> None:
+        super().__init__(option_strings, dest=dest, nargs=0, default=argparse.SUPPRESS, **kw)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"{parser.prog} {version()}")  # stdout, like argparse's own version action
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edge-anonymize", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    p.add_argument("--version", action=_Version, help="show the version and exit")
     src = p.add_argument_group("source (one of)").add_mutually_exclusive_group()
     src.add_argument("--port", metavar="DEV", help="serial port, e.g. /dev/ttyUSB0 or /dev/imu0 (or a source URL)")
     src.add_argument("--ble", metavar="ADDR", help="BLE device address (needs the [ble] extra)")
