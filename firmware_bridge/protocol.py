@@ -185,13 +185,30 @@ def decode_body(body: bytes, max_body: int = MAX_BODY) -> Frame:
     return Hello(seq, t_us, rate_mhz / 1000, acc, gyro, dev, channels, flags)
 
 
+def _suffix_starts(encoded: bytes | bytearray, first: int) -> list[int]:
+    """Offsets ``k >= first`` from which COBS code bytes chain exactly to the end of ``encoded``.
+
+    A frame whose delimiter was lost (a truncated or flipped tail) runs into the next frame; that next
+    frame is then a suffix of the candidate, and its code-byte chain ends exactly at the end. One
+    backward pass finds every such offset, so recovery decodes a handful of suffixes, not hundreds.
+    """
+    n = len(encoded)
+    ok = bytearray(n + 1)
+    ok[n] = 1
+    for i in range(n - 1, -1, -1):
+        j = i + encoded[i]
+        ok[i] = 1 if j <= n and ok[j] else 0
+    return [k for k in range(first, n) if ok[k]]
+
+
 class FrameDecoder:
     """Push-style stream decoder: bytes in, validated frames out; no I/O, never raises from ``feed``.
 
-    A candidate is everything between two 0x00 delimiters. Bad candidates are dropped and counted
-    in ``stats`` by reason; decoding resumes at the next delimiter, so one fault costs at most the
-    frame it hit (and a burst of garbage the frame it runs into). The buffer never holds more than
-    one maximum encoded frame; longer runs are discarded up to the next delimiter (``oversize``).
+    A candidate is everything between two 0x00 delimiters. A bad candidate is dropped and counted in
+    ``stats`` by reason; then the frame it may have run into is looked for as a suffix of it
+    (``_suffix_starts``, the first valid suffix wins), so a lost delimiter costs only the frame it
+    ended, not the next one too. The buffer never holds more than one maximum encoded frame: a longer
+    run counts as ``oversize`` once, and only its last ``max_encoded`` bytes are kept, for that search.
     Empty candidates (back-to-back delimiters, e.g. a sender's wake-up 0x00) are ignored.
     """
 
@@ -202,58 +219,65 @@ class FrameDecoder:
         self.max_encoded = cobs.max_encoded_length(max_body)
         self.stats: dict[str, int] = dict.fromkeys(("frames", *REASONS), 0)
         self._buf = bytearray()
-        self._discarding = False
+        self._overflowed = False
 
     @property
     def buffered(self) -> int:
         """Bytes held for an unfinished frame (always <= ``max_encoded``)."""
         return len(self._buf)
 
+    def _append(self, data: bytes | memoryview) -> None:
+        self._buf += data
+        if len(self._buf) > self.max_encoded:
+            if not self._overflowed:
+                self.stats["oversize"] += 1
+                self._overflowed = True
+            del self._buf[: len(self._buf) - self.max_encoded]
+
     def feed(self, chunk: bytes) -> list[Frame]:
         out: list[Frame] = []
-        start = 0
+        mv, start = memoryview(bytes(chunk)), 0
         while (end := chunk.find(b"\x00", start)) >= 0:
-            if self._discarding:
-                self._discarding = False
-            elif self._buf:
-                if len(self._buf) + end - start > self.max_encoded:
-                    self.stats["oversize"] += 1
-                else:
-                    self._buf += chunk[start:end]
-                    self._candidate(bytes(self._buf), out)
-                self._buf.clear()
-            elif end > start:
-                self._candidate(bytes(chunk[start:end]), out)
-            start = end + 1
-        rest = len(chunk) - start
-        if rest and not self._discarding:
-            if len(self._buf) + rest > self.max_encoded:
-                self.stats["oversize"] += 1
-                self._buf.clear()
-                self._discarding = True
+            if not self._buf and end - start <= self.max_encoded:  # the common case: a whole frame in chunk
+                if end > start:
+                    self._candidate(bytes(mv[start:end]), False, out)
             else:
-                self._buf += chunk[start:]
+                self._append(mv[start:end])
+                self._end_candidate(out)
+            start = end + 1
+        if start < len(chunk):
+            self._append(mv[start:])
         return out
 
     def flush(self) -> list[Frame]:
         """End of stream: try the unterminated tail as a frame (a truncated one counts as a drop)."""
         out: list[Frame] = []
-        if self._buf and not self._discarding:
-            self._candidate(bytes(self._buf), out)
-        self._buf.clear()
-        self._discarding = False
+        self._end_candidate(out)
         return out
 
-    def _candidate(self, encoded: bytes, out: list[Frame]) -> None:
-        if len(encoded) > self.max_encoded:
-            self.stats["oversize"] += 1
-            return
-        try:
-            frame = decode_body(cobs.decode(encoded), self.max_body)
-        except cobs.CobsError:
-            self.stats["cobs"] += 1
-        except FrameError as exc:
-            self.stats[exc.reason] += 1
-        else:
+    def _end_candidate(self, out: list[Frame]) -> None:
+        if self._buf:
+            self._candidate(bytes(self._buf), self._overflowed, out)
+        self._buf.clear()
+        self._overflowed = False
+
+    def _candidate(self, encoded: bytes, overflowed: bool, out: list[Frame]) -> None:
+        if not overflowed:
+            try:
+                frame = decode_body(cobs.decode(encoded), self.max_body)
+            except cobs.CobsError:
+                self.stats["cobs"] += 1
+            except FrameError as exc:
+                self.stats[exc.reason] += 1
+            else:
+                self.stats["frames"] += 1
+                out.append(frame)
+                return
+        for k in _suffix_starts(encoded, 0 if overflowed else 1):  # the frame this one ran into, if any
+            try:
+                frame = decode_body(cobs.decode(encoded[k:]), self.max_body)
+            except (cobs.CobsError, FrameError):
+                continue
             self.stats["frames"] += 1
             out.append(frame)
+            return

@@ -115,36 +115,61 @@ void fb_decoder_init(fb_decoder_t *dec, size_t max_body)
 
 static size_t max_encoded(const fb_decoder_t *dec) { return COBS_MAX_ENCODED_LENGTH(dec->max_body); }
 
-static int candidate(fb_decoder_t *dec, fb_frame_t *frame)
+static int try_decode(const uint8_t *enc, size_t n, size_t max_body, fb_frame_t *frame)
 {
     uint8_t body[FB_MAX_BODY + 1];
     size_t len;
-    int reason;
-    if (cobs_decode(dec->buf, dec->len, body, sizeof body, &len) != 0)
-        reason = FB_ERR_COBS;
-    else
-        reason = fb_decode_body(body, len, dec->max_body, frame);
-    dec->stats[reason]++;
+    if (cobs_decode(enc, n, body, sizeof body, &len) != 0)
+        return FB_ERR_COBS;
+    return fb_decode_body(body, len, max_body, frame);
+}
+
+/* A frame whose delimiter was lost runs into the next one, which is then a suffix of the candidate
+ * whose code-byte chain ends exactly at its end: mark those offsets in one backward pass and decode
+ * them in increasing order (the Python decoder's _suffix_starts does the same). */
+static int recover(fb_decoder_t *dec, size_t first, fb_frame_t *frame)
+{
+    uint8_t ok[FB_MAX_ENCODED + 1];
+    size_t n = dec->len, i, k;
+    ok[n] = 1;
+    for (i = n; i-- > 0;) {
+        size_t j = i + dec->buf[i];
+        ok[i] = (uint8_t)(j <= n && ok[j]);
+    }
+    for (k = first; k < n; k++)
+        if (ok[k] && try_decode(dec->buf + k, n - k, dec->max_body, frame) == FB_OK)
+            return 1;
+    return 0;
+}
+
+static int candidate(fb_decoder_t *dec, fb_frame_t *frame)
+{
+    int got = 0;
+    if (!dec->overflowed) {
+        int reason = try_decode(dec->buf, dec->len, dec->max_body, frame);
+        if (reason != FB_OK)
+            dec->stats[reason]++;
+        got = reason == FB_OK;
+    }
+    if (!got && recover(dec, dec->overflowed ? 0 : 1, frame)) /* the frame this one ran into, if any */
+        got = 1;
+    if (got)
+        dec->stats[FB_OK]++;
     dec->len = 0;
-    return reason == FB_OK;
+    dec->overflowed = 0;
+    return got;
 }
 
 int fb_decoder_push(fb_decoder_t *dec, uint8_t byte, fb_frame_t *frame)
 {
-    if (byte == 0) {
-        if (dec->discarding) {
-            dec->discarding = 0;
-            return 0;
-        }
+    if (byte == 0)
         return dec->len ? candidate(dec, frame) : 0; /* empty candidates are ignored */
-    }
-    if (dec->discarding)
-        return 0;
-    if (dec->len >= max_encoded(dec)) {
-        dec->stats[FB_ERR_OVERSIZE]++;
-        dec->len = 0;
-        dec->discarding = 1;
-        return 0;
+    if (dec->len >= max_encoded(dec)) { /* keep the run's last bytes for recover() */
+        if (!dec->overflowed)
+            dec->stats[FB_ERR_OVERSIZE]++;
+        dec->overflowed = 1;
+        memmove(dec->buf, dec->buf + 1, (size_t)dec->len - 1u);
+        dec->len--;
     }
     dec->buf[dec->len++] = byte;
     return 0;
@@ -152,9 +177,9 @@ int fb_decoder_push(fb_decoder_t *dec, uint8_t byte, fb_frame_t *frame)
 
 int fb_decoder_flush(fb_decoder_t *dec, fb_frame_t *frame)
 {
-    int got = (dec->len && !dec->discarding) ? candidate(dec, frame) : 0;
+    int got = dec->len ? candidate(dec, frame) : 0;
     dec->len = 0;
-    dec->discarding = 0;
+    dec->overflowed = 0;
     return got;
 }
 

@@ -60,7 +60,7 @@ typedef struct {
     uint8_t buf[FB_MAX_ENCODED];
     uint16_t len;
     uint16_t max_body;
-    uint8_t discarding; /* skipping an oversize run up to the next delimiter */
+    uint8_t overflowed; /* this run outgrew buf: oversize counted once, only its last bytes kept */
     uint32_t stats[FB_STAT_COUNT];
 } fb_decoder_t;
 

@@ -109,7 +109,10 @@ def _invalid() -> list[dict[str, Any]]:
         v("frame_cut_at_block_end", good[:30] + b"\x00", "length"),
         v("frame_cut_inside_block", good[:3] + b"\x00", "cobs"),
         v("garbage_then_delimiter_then_frame", garbage + b"\x00" + good, "cobs", frames=1),
-        v("garbage_runs_into_frame", garbage + good + good, "cobs", frames=1),
+        v("garbage_runs_into_frame", garbage + good + good, "cobs", frames=2),  # found as the candidate's suffix
+        v("lost_delimiter_costs_one_frame", good[:-1] + good, "length", frames=1),
+        v("truncated_frame_runs_into_next", good[:25] + good, "length", frames=1),
+        v("oversize_run_into_frame", b"\x7f" * 1000 + good, "oversize", frames=1),
         v("oversize_run_then_frame", b"\x7f" * 1000 + b"\x00" + good, "oversize", frames=1),
         v("max_encoded_plus_one_then_frame", b"\x01" * 403 + b"\x00" + good, "oversize", frames=1),
         v("empty_candidates_ignored", b"\x00\x00\x00" + good + b"\x00", "none", drops=0, frames=1),

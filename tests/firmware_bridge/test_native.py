@@ -37,6 +37,14 @@ def test_golden_vectors_agree(native_lib: Path, golden: dict[str, Any]) -> None:
         both(native_lib, bytes.fromhex(row["wire"]))
 
 
+def test_truncated_frames_are_recovered_alike(native_lib: Path) -> None:
+    rng = random.Random(5)
+    wires = [encode_frame(Samples.from_counts(i * 8, i, [[i, -i, 3, 4, 5, 6]] * rng.randint(1, 32))) for i in range(60)]
+    data = b"".join(w[: rng.randint(0, len(w) - 2)] if i % 3 == 1 else w for i, w in enumerate(wires))
+    got, stats = both(native_lib, data, [rng.randint(0, len(data)) for _ in range(12)])
+    assert len(got) == 40 and stats["frames"] == 40  # every third frame cut short; the other 40 all come out
+
+
 def test_faulted_emulator_stream_agrees(native_lib: Path) -> None:
     faults = Faults(seed=5, drop=0.05, corrupt=0.1, garbage=0.1, duplicate=0.05, reorder=0.05)
     wire = Emulator(synthetic(60), faults, samples_per_frame=8).wire_bytes()
