@@ -54,6 +54,7 @@ class Args(argparse.Namespace):
     allow_ungated: bool
     trusted_key: list[str] | None
     allow_unsigned: bool
+    watch_bundle: float | None
     status_interval: float | None
     metrics_file: str | None
     wait: bool
@@ -124,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--trusted-key", action="append", metavar="FILE",
                      help="repeatable: also trust bundles signed by this Ed25519 .pub (or folder of them)")  # fmt: skip
     run.add_argument("--allow-unsigned", action="store_true", help="run a bundle whose signature is missing or wrong")
+    run.add_argument("--watch-bundle", type=_nonneg_float, metavar="S",
+                     help="hot-swap the bundle when its files change, checked every S seconds (SIGHUP always reloads)")
     ops = p.add_argument_group("operation")
     ops.add_argument("--config", metavar="FILE", help="TOML config (see deploy/config.toml)")
     ops.add_argument("--status-interval", type=_nonneg_float, metavar="S",
@@ -193,9 +196,24 @@ def _check_start(cfg: RuntimeConfig, window_length: int) -> None:
             raise ConfigError(f"metrics file folder {folder} is not writable")
 
 
-def run(a: Args) -> int:
+def _load_model(bundle: Path, cfg: Any, *, quiet: bool) -> tuple[Any, Any]:
+    """Verify ``bundle`` (checksums, signature, gate, versions) and load its model: at start and on reload."""
     from .interpreter import Anonymizer
     from .manifest import load
+    from .signing import trusted_keys
+
+    manifest = load(bundle, allow_ungated=cfg.model.allow_ungated, keys=trusted_keys(cfg.model.trusted_keys),
+                    allow_unsigned=cfg.model.allow_unsigned)  # fmt: skip
+    if manifest.unverified:
+        log.warning("UNSIGNED: %s; running anyway (--allow-unsigned)", manifest.unverified)
+    if not manifest.gate_passed:
+        log.warning("UNGATED: model %s did not pass its release gate (--allow-ungated)", manifest.model_version)
+    with native_info_filtered(quiet):
+        anonymizer = Anonymizer(manifest, num_threads=cfg.model.num_threads)
+    return manifest, anonymizer
+
+
+def run(a: Args) -> int:
     from .metrics import Metrics
     from .pipeline import Pipeline
     from .watchdog import Notifier, Watchdog
@@ -206,22 +224,13 @@ def run(a: Args) -> int:
         "runtime.metrics_file": a.metrics_file, "model.bundle": a.bundle,
         "model.allow_ungated": True if a.allow_ungated else None, "source.wait": True if a.wait else None,
         "model.trusted_keys": a.trusted_key, "model.allow_unsigned": True if a.allow_unsigned else None,
-        "sinks.urls": a.sink,
+        "sinks.urls": a.sink, "model.watch_s": a.watch_bundle,
     })  # fmt: skip
     if not a.debug:
         logging.getLogger().setLevel(cfg.runtime.log_level.upper())
     bundle = Path(cfg.model.bundle) if cfg.model.bundle else DEFAULT_BUNDLE
-    from .signing import trusted_keys
-
-    manifest = load(bundle, allow_ungated=cfg.model.allow_ungated, keys=trusted_keys(cfg.model.trusted_keys),
-                    allow_unsigned=cfg.model.allow_unsigned)  # fmt: skip
-    if manifest.unverified:
-        log.warning("UNSIGNED: %s; running anyway (--allow-unsigned)", manifest.unverified)
+    manifest, anonymizer = _load_model(bundle, cfg, quiet=not a.debug)
     _check_start(cfg, manifest.window.length)
-    if not manifest.gate_passed:
-        log.warning("UNGATED: model %s did not pass its release gate (--allow-ungated)", manifest.model_version)
-    with native_info_filtered(not a.debug):
-        anonymizer = Anonymizer(manifest, num_threads=cfg.model.num_threads)
     source = _build_source(a, cfg)
     urls = cfg.sinks.urls or (["stdout://"] if a.demo else [default_sink_url()])
     sinks = _open_sinks(urls)
@@ -236,7 +245,12 @@ def run(a: Args) -> int:
         signalled.append(signum)
         pipe.stop()
 
+    from .reload import Reloader
+
+    reloader = Reloader(bundle, lambda b: _load_model(b, cfg, quiet=not a.debug), pipe, watch_s=cfg.model.watch_s)
+    pipe.metrics.section("reload", lambda: {"reloads": reloader.reloads, "refused": reloader.refused})
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    old[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda signum, frame: reloader.request())
     log.info("model %s (%s), window %d@%g Hz stride %d, source %s, %d sink(s)", manifest.model_version,
              anonymizer.backend, pipe.spec.length, pipe.spec.rate_hz, pipe.spec.stride, source.url, len(sinks))  # fmt: skip
     try:
@@ -244,6 +258,7 @@ def run(a: Args) -> int:
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
+        reloader.close()
         notifier.close()
     if source.url.startswith("replay://") and metrics.counters["windows"] == 0 and not signalled:
         log.warning("the recording ended without one window (%d frame(s) decoded; a window needs %d samples)",

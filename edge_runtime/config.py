@@ -47,6 +47,7 @@ class ModelConfig:
     trusted_keys: list[str] = field(default_factory=list)  # more Ed25519 .pub files/folders to trust
     allow_unsigned: bool = False  # run a bundle whose signature is missing or wrong (status says UNSIGNED)
     num_threads: int = 1  # interpreter threads; 1 keeps latency predictable on a Pi
+    watch_s: float = 0.0  # poll the bundle's files this often [s] and hot-swap on change; 0 = only on SIGHUP
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ def _check(c: RuntimeConfig) -> None:
         ("source.reconnect_max_s", c.source.reconnect_max_s >= c.source.reconnect_min_s),
         ("source.queue_chunks", c.source.queue_chunks >= 1),
         ("model.num_threads", c.model.num_threads >= 1),
+        ("model.watch_s", c.model.watch_s >= 0),
         ("window.stride", c.window.stride >= 0),
         ("window.max_interp", c.window.max_interp >= 0),
         ("stream.rate_tolerance", 0 <= c.stream.rate_tolerance < 1),

@@ -4,7 +4,8 @@ Two threads. The *reader* owns the source: it reads byte chunks into a bounded q
 device's overflow is dropped and counted, the decoder then sees a sequence gap; a recording waits
 for room instead, so an unpaced replay loses nothing) and reconnects on loss with capped
 exponential backoff (paho-style, clock and sleep injectable). The *processor* (the caller's thread)
-decodes, windows, runs the model and hands ``AnonymizedWindow`` records to sinks. With a live
+decodes, windows, runs the model and hands ``AnonymizedWindow`` records to sinks. ``swap()``
+(SIGHUP) hands it a new, fully loaded model that takes over at the next window boundary. With a live
 device a sink's ``send`` never blocks (a full sink drops and counts); with a recording every sink
 applies backpressure (``Sink.apply_backpressure``: a bounded wait for room, see sinks/base.py), so
 a replay is paced by its slowest sink and loses nothing, and at its end the sinks are flushed
@@ -25,7 +26,7 @@ from typing import Any
 from .config import RuntimeConfig
 from .contract import to_view
 from .decoder import Block, Gap, StreamDecoder, StreamInfo, check_stream
-from .errors import EdgeError, SourceError
+from .errors import EdgeError, ModelError, SourceError
 from .interpreter import Anonymizer
 from .manifest import Manifest
 from .metrics import Metrics, write_json
@@ -98,12 +99,41 @@ class Pipeline:
         self.metrics.section("decoder", self.decoder.stats)
         self.metrics.section("windower", lambda: self.windower.counts)
         self.metrics.section("sinks", self._sink_stats)
-        self.metrics.section("bundle", lambda: {"model_version": manifest.model_version, "signed_by": manifest.signed_by,
-                                                "unsigned": bool(manifest.unverified)})  # fmt: skip
+        self.metrics.section("bundle", lambda: {"model_version": self.manifest.model_version,
+                                                "signed_by": self.manifest.signed_by,
+                                                "unsigned": bool(self.manifest.unverified), "swaps": self.swaps})  # fmt: skip
+        self._pending: tuple[Manifest, Anonymizer] | None = None
+        self.swaps = 0
         self._stop_requested = False
         if source.can_wait:  # a recording waits for its sinks instead of losing windows
             for sink in self.sinks:
                 sink.apply_backpressure()
+
+    def swap(self, manifest: Manifest, anonymizer: Anonymizer) -> None:
+        """Run ``anonymizer`` (loaded from ``manifest``) from the next window on; thread-safe.
+
+        The model is handed over whole, between two windows, so no window is produced by a half-loaded
+        model and none is skipped. Why a compatible window is required: the windower, the stream check
+        and every consumer were set up for the running rate, length, channels and units.
+
+        Raises:
+            ModelError: the new bundle's window differs from the running one (the running model stays).
+        """
+        old, new = self.manifest.window, manifest.window
+        for name in ("rate_hz", "length", "channels", "units"):
+            if getattr(old, name) != getattr(new, name):
+                raise ModelError(f"bundle {manifest.model_version} has {name} {getattr(new, name)}, the running "
+                                 f"model {getattr(old, name)}: restart the gateway to change the window")  # fmt: skip
+        self._pending = (manifest, anonymizer)  # one reference assignment: atomic for the processor thread
+
+    def _take_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            old = self.manifest.model_version
+            self.manifest, self.anonymizer = pending
+            self.metrics.ungated = not self.manifest.gate_passed
+            self.swaps += 1
+            log.info("model %s -> %s from window %d on", old, self.manifest.model_version, self._window_id)
 
     def stop(self) -> None:
         """Ask the pipeline to drain and return (signal-handler safe); sink waits end by the drain deadline."""
@@ -285,6 +315,8 @@ class Pipeline:
     def _block(self, block: Block) -> None:
         view = to_view(block.samples, self.spec.view)
         for w in self.windower.push(block.start, view, block.flags, block.t_us):
+            if self._pending is not None:
+                self._take_pending()
             t0 = time.perf_counter()
             data = self.anonymizer.run(w.data)
             self.metrics.interpreter.add(self.anonymizer.last_invoke_s)
