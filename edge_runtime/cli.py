@@ -229,14 +229,26 @@ def run(a: Args) -> int:
     if not a.debug:
         logging.getLogger().setLevel(cfg.runtime.log_level.upper())
     bundle = Path(cfg.model.bundle) if cfg.model.bundle else DEFAULT_BUNDLE
-    manifest, anonymizer = _load_model(bundle, cfg, quiet=not a.debug)
+    from .bundleset import load_set
+
+    def load_models(folder: Path) -> Any:
+        return load_set(folder, lambda b: _load_model(b, cfg, quiet=not a.debug))
+
+    models = load_models(bundle)
+    manifest, anonymizer = models.primary
     _check_start(cfg, manifest.window.length)
     source = _build_source(a, cfg)
     urls = cfg.sinks.urls or (["stdout://"] if a.demo else [default_sink_url()])
     sinks = _open_sinks(urls)
     metrics = Metrics(ungated=not manifest.gate_passed)
     notifier = Notifier() if cfg.runtime.watchdog else Notifier({})
-    pipe = Pipeline(source, manifest, anonymizer, sinks, cfg, metrics=metrics, watchdog=Watchdog(notifier))
+    try:
+        pipe = Pipeline(source, manifest, anonymizer, sinks, cfg, models=models, metrics=metrics,
+                        watchdog=Watchdog(notifier))  # fmt: skip
+    except EdgeError:  # a sink's ?view= that the set does not have
+        for sink in sinks:
+            sink.close(timeout=1.0)
+        raise
 
     signalled: list[int] = []
 
@@ -247,12 +259,13 @@ def run(a: Args) -> int:
 
     from .reload import Reloader
 
-    reloader = Reloader(bundle, lambda b: _load_model(b, cfg, quiet=not a.debug), pipe, watch_s=cfg.model.watch_s)
+    reloader = Reloader(bundle, load_models, pipe, watch_s=cfg.model.watch_s)
     pipe.metrics.section("reload", lambda: {"reloads": reloader.reloads, "refused": reloader.refused})
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     old[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda signum, frame: reloader.request())
-    log.info("model %s (%s), window %d@%g Hz stride %d, source %s, %d sink(s)", manifest.model_version,
-             anonymizer.backend, pipe.spec.length, pipe.spec.rate_hz, pipe.spec.stride, source.url, len(sinks))  # fmt: skip
+    views = "" if len(models.members) == 1 else f" (set of {len(models.members)}: {', '.join(sorted(models.members))})"
+    log.info("model %s (%s)%s, window %d@%g Hz stride %d, source %s, %d sink(s)", manifest.model_version,
+             anonymizer.backend, views, pipe.spec.length, pipe.spec.rate_hz, pipe.spec.stride, source.url, len(sinks))  # fmt: skip
     try:
         pipe.run()
     finally:

@@ -23,10 +23,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
+from .bundleset import ModelSet
 from .config import RuntimeConfig
 from .contract import to_view
 from .decoder import Block, Gap, StreamDecoder, StreamInfo, check_stream
-from .errors import EdgeError, ModelError, SourceError
+from .errors import EdgeError, SourceError
 from .interpreter import Anonymizer
 from .manifest import Manifest
 from .metrics import Metrics, write_json
@@ -72,7 +73,8 @@ class Pipeline:
     """
 
     def __init__(self, source: Source, manifest: Manifest, anonymizer: Anonymizer, sinks: Sequence[Sink],
-                 cfg: RuntimeConfig, *, metrics: Metrics | None = None, watchdog: Watchdog | None = None,
+                 cfg: RuntimeConfig, *, models: ModelSet | None = None, metrics: Metrics | None = None,
+                 watchdog: Watchdog | None = None,
                  sleep: Callable[[float], object] | None = None, clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         self.source, self.manifest, self.anonymizer, self.sinks, self.cfg = (
             source,
@@ -102,36 +104,46 @@ class Pipeline:
         self.metrics.section("bundle", lambda: {"model_version": self.manifest.model_version,
                                                 "signed_by": self.manifest.signed_by,
                                                 "unsigned": bool(self.manifest.unverified), "swaps": self.swaps})  # fmt: skip
-        self._pending: tuple[Manifest, Anonymizer] | None = None
+        self._pending: ModelSet | None = None
         self.swaps = 0
+        self.models = models or ModelSet.single(manifest, anonymizer)
+        self.manifest, self.anonymizer = self.models.primary
+        self._routes = self._route(self.models)
         self._stop_requested = False
         if source.can_wait:  # a recording waits for its sinks instead of losing windows
             for sink in self.sinks:
                 sink.apply_backpressure()
 
-    def swap(self, manifest: Manifest, anonymizer: Anonymizer) -> None:
-        """Run ``anonymizer`` (loaded from ``manifest``) from the next window on; thread-safe.
+    def _route(self, models: ModelSet) -> list[tuple[str, Manifest, Anonymizer, list[Sink]]]:
+        """(view, manifest, model, its sinks) per view in use: each model runs once per window."""
+        by_view: dict[str, list[Sink]] = {}
+        for sink in self.sinks:
+            by_view.setdefault(models.view_of(getattr(sink, "view", "")), []).append(sink)
+        return [(v, *models.members[v], sinks) for v, sinks in by_view.items()]
 
-        The model is handed over whole, between two windows, so no window is produced by a half-loaded
-        model and none is skipped. Why a compatible window is required: the windower, the stream check
-        and every consumer were set up for the running rate, length, channels and units.
+    def swap(self, new: ModelSet | tuple[Manifest, Anonymizer]) -> None:
+        """Run the models of ``new`` (a set, or one ``(manifest, anonymizer)``) from the next window on; thread-safe.
+
+        The models are handed over whole, between two windows, so no window is produced by a
+        half-loaded model and none is skipped. Why the window must stay: the windower, the stream
+        check and every consumer were set up for the running rate, length, channels and units.
 
         Raises:
-            ModelError: the new bundle's window differs from the running one (the running model stays).
+            ManifestError: a member's window differs from the running one, or a sink's view is
+                missing from the new set (the running models stay).
         """
-        old, new = self.manifest.window, manifest.window
-        for name in ("rate_hz", "length", "channels", "units"):
-            if getattr(old, name) != getattr(new, name):
-                raise ModelError(f"bundle {manifest.model_version} has {name} {getattr(new, name)}, the running "
-                                 f"model {getattr(old, name)}: restart the gateway to change the window")  # fmt: skip
-        self._pending = (manifest, anonymizer)  # one reference assignment: atomic for the processor thread
+        models = new if isinstance(new, ModelSet) else ModelSet.single(*new)
+        models.check_window(self.manifest.window)
+        self._route(models)  # every sink's view must exist in the new set
+        self._pending = models  # one reference assignment: atomic for the processor thread
 
     def _take_pending(self) -> None:
         pending, self._pending = self._pending, None
         if pending is not None:
             old = self.manifest.model_version
-            self.manifest, self.anonymizer = pending
-            self.metrics.ungated = not self.manifest.gate_passed
+            self.models, self._routes = pending, self._route(pending)
+            self.manifest, self.anonymizer = pending.primary
+            self.metrics.ungated = not all(m.gate_passed for m, _ in pending.members.values())
             self.swaps += 1
             log.info("model %s -> %s from window %d on", old, self.manifest.model_version, self._window_id)
 
@@ -318,19 +330,20 @@ class Pipeline:
             if self._pending is not None:
                 self._take_pending()
             t0 = time.perf_counter()
-            data = self.anonymizer.run(w.data)
-            self.metrics.interpreter.add(self.anonymizer.last_invoke_s)
-            out = AnonymizedWindow(
-                window_id=self._window_id, stream=self.stream, start_sample=w.start, t_device_us=w.t_us,
-                t_gateway=time.time(), rate_hz=self.spec.rate_hz, channels=self.spec.channels,
-                units=self.spec.units, data=data, flags=w.flag_names, model_version=self.manifest.model_version,
-            )  # fmt: skip
+            for name, manifest, anonymizer, sinks in self._routes:
+                out = AnonymizedWindow(
+                    window_id=self._window_id, stream=self.stream, start_sample=w.start, t_device_us=w.t_us,
+                    t_gateway=time.time(), rate_hz=self.spec.rate_hz, channels=self.spec.channels,
+                    units=self.spec.units, data=anonymizer.run(w.data), flags=w.flag_names,
+                    model_version=manifest.model_version, view=name,
+                )  # fmt: skip
+                self.metrics.interpreter.add(anonymizer.last_invoke_s)
+                for sink in sinks:
+                    try:
+                        sink.send(out)
+                    except Exception as exc:  # a broken sink is counted, never allowed to stop acquisition
+                        sink.stats.errors += 1
+                        sink.stats.last_error = type(exc).__name__
             self._window_id += 1
-            for sink in self.sinks:
-                try:
-                    sink.send(out)
-                except Exception as exc:  # a broken sink is counted, never allowed to stop acquisition
-                    sink.stats.errors += 1
-                    sink.stats.last_error = type(exc).__name__
             self.metrics.add("windows")
             self.metrics.window.add(time.perf_counter() - t0)

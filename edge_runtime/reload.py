@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EdgeError
-from .manifest import Manifest
 
 __all__ = ["Reloader", "bundle_stamp"]
 
@@ -36,12 +35,12 @@ class Reloader:
     """Loads ``bundle`` with ``load`` (the CLI's own rules) and swaps it into ``pipeline``.
 
     Args:
-        load: bundle folder -> (Manifest, Anonymizer); raises EdgeError on any refusal.
-        pipeline: has ``swap(manifest, anonymizer)`` and ``manifest``.
+        load: bundle folder -> ``ModelSet`` (``bundleset.load_set``); raises EdgeError on any refusal.
+        pipeline: has ``swap(models)`` and ``manifest``.
         watch_s: poll the bundle's files this often [s] and reload when they change; 0 = SIGHUP only.
     """
 
-    def __init__(self, bundle: Path, load: Callable[[Path], tuple[Manifest, Any]], pipeline: Any, *,
+    def __init__(self, bundle: Path, load: Callable[[Path], Any], pipeline: Any, *,
                  watch_s: float = 0.0) -> None:  # fmt: skip
         self.bundle, self._load, self.pipeline, self.watch_s = Path(bundle), load, pipeline, watch_s
         self.reloads = 0
@@ -64,14 +63,15 @@ class Reloader:
         """Load, verify and swap in the bundle; False (one error line) if it was refused."""
         running = self.pipeline.manifest.model_version
         try:
-            manifest, anonymizer = self._load(self.bundle)
-            self.pipeline.swap(manifest, anonymizer)
+            models = self._load(self.bundle)
+            self.pipeline.swap(models)
         except EdgeError as exc:
             self.refused += 1
             log.error("reload refused, model %s keeps running: %s", running, exc)
             return False
         self.reloads += 1
-        log.info("reload: model %s verified and loaded; it takes over at the next window", manifest.model_version)
+        names = ", ".join(m.model_version for m, _ in models.members.values())
+        log.info("reload: model %s verified and loaded; it takes over at the next window", names)
         return True
 
     def _loop(self) -> None:

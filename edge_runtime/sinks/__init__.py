@@ -9,6 +9,8 @@
 
 ``open_sink`` checks what every URL shares before a sink is built, so a typo is one line at start:
 the port must be 0..65535, and a ``file://`` sink's folder must exist (``?mkdir=1`` creates it).
+Any URL may end in ``view=NAME``: the sink then gets the windows of that member of a bundle set
+(``edge_runtime.bundleset``) instead of the default model's.
 """
 
 from __future__ import annotations
@@ -38,6 +40,27 @@ def open_sink(url: str) -> Sink:
     Raises:
         SinkError: unknown scheme, bad option, or the sink cannot be opened (one line).
     """
+    url, view = _split_view(url)
+    sink = _open(url)
+    sink.view = view
+    return sink
+
+
+def _split_view(url: str) -> tuple[str, str]:
+    """``"udp://h:1?view=strict"`` -> ``("udp://h:1", "strict")``: the view is the pipeline's, not the sink's."""
+    parts = urlsplit(url)
+    if "view=" not in parts.query:
+        return url, ""
+    kept: list[str] = []
+    views: list[str] = []
+    for item in parts.query.split("&"):
+        (views if item.startswith("view=") else kept).append(item)
+    if len(views) > 1 or not views[0][5:]:
+        raise SinkError(f"sink URL {url!r}: give one non-empty view=NAME")
+    return parts._replace(query="&".join(kept)).geturl(), unquote(views[0][5:])
+
+
+def _open(url: str) -> Sink:
     parts = urlsplit(url)
     scheme = parts.scheme
     if scheme == "memory":

@@ -59,6 +59,7 @@ class AnonymizedWindow:
         data: ``(length, channels)`` float32 anonymized samples, in ``units``.
         flags: quality flags, e.g. ``("interpolated",)`` when a short gap was filled.
         model_version: the bundle's model version.
+        view: the bundle-set member that made ``data`` ("default" for a single bundle; see bundleset.py).
     """
 
     window_id: int
@@ -72,6 +73,7 @@ class AnonymizedWindow:
     data: np.ndarray
     flags: tuple[str, ...] = ()
     model_version: str = ""
+    view: str = "default"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +88,7 @@ class AnonymizedWindow:
             "units": list(self.units),
             "flags": list(self.flags),
             "model_version": self.model_version,
+            "view": self.view,
             "data": np.round(self.data.astype(np.float64), 5).tolist(),
         }
 
@@ -113,6 +116,7 @@ class Sink:
     """Base class: ``send`` (waits only under backpressure, bounded) and ``close`` (drains within ``timeout``)."""
 
     url: str = ""
+    view: str = ""  # the bundle-set member this sink reads ("" = the default), from the URL's ?view=
 
     def __init__(self) -> None:
         self.stats = SinkStats()

@@ -70,8 +70,24 @@ def corrupt_some(data: bytes, every: int = 1499) -> bytes:
     return bytes(b)
 
 
+def _two_views(manifest, anonymizer):  # type: ignore[no-untyped-def]
+    """A bundle set: the tiny test model and the shipped one, each read by its own sink."""
+    from edge_runtime.bundleset import ModelSet
+    from edge_runtime.cli import DEFAULT_BUNDLE
+    from edge_runtime.interpreter import Anonymizer
+    from edge_runtime.manifest import load
+    from edge_runtime.signing import trusted_keys
+
+    shipped = load(DEFAULT_BUNDLE, keys=trusted_keys(system_dir=None))
+    models = ModelSet({"tiny": (manifest, anonymizer), "shipped": (shipped, Anonymizer(shipped))}, "tiny")
+    sinks = [MemorySink(), MemorySink()]
+    sinks[1].view = "shipped"
+    return models, sinks
+
+
+@pytest.mark.parametrize("views", ["one", "set"])
 @pytest.mark.parametrize("fault", ["clean", "corrupt", "duplicate+reorder"])
-def test_canary_never_leaves(manifest, anonymizer, tmp_path, caplog, fault):
+def test_canary_never_leaves(manifest, anonymizer, tmp_path, caplog, fault, views):
     counts = walk_counts(2000, canary_every=7)
     frames = sample_frames(counts)
     if fault == "duplicate+reorder":
@@ -82,18 +98,19 @@ def test_canary_never_leaves(manifest, anonymizer, tmp_path, caplog, fault):
     assert struct.pack("<6h", *CANARY) in data  # the canary is really on the wire
     metrics = tmp_path / "metrics.json"
     cfg = from_dict({"runtime": {"metrics_file": str(metrics), "status_interval_s": 0.001}})
-    sink = MemorySink()
+    models, sinks = _two_views(manifest, anonymizer) if views == "set" else (None, [MemorySink()])
     caplog.set_level(logging.DEBUG)
     timings = Metrics(ungated=not manifest.gate_passed)
     timings.interpreter, timings.window = _FixedLatency(), _FixedLatency()
-    p = Pipeline(ReplaySource(data=data, speed=0), manifest, anonymizer, [sink], cfg, metrics=timings)
+    p = Pipeline(ReplaySource(data=data, speed=0), manifest, anonymizer, sinks, cfg, models=models, metrics=timings)
     p.run()
-    assert sink.windows
-    outputs = [w.to_json() for w in sink.windows]
+    windows = [w for sink in sinks for w in sink.windows]
+    assert all(sink.windows for sink in sinks) and len({w.view for w in windows}) == len(sinks)
+    outputs = [w.to_json() for w in windows]
     outputs += [caplog.text.encode(), metrics.read_bytes(), json.dumps(p.metrics.snapshot()).encode()]
     for blob in outputs:
         assert leaks(blob) == []
-    for w in sink.windows:  # every record went through the model: none equals its raw window
+    for w in windows:  # every record of every view went through a model: none equals its raw window
         raw = to_view(canonical(counts[w.start_sample : w.start_sample + SPEC.length]), SPEC.view)
         assert not np.allclose(w.data, raw, atol=1e-3)
 

@@ -19,7 +19,7 @@ import pytest
 
 from edge_runtime.cli import DEFAULT_BUNDLE
 from edge_runtime.config import from_dict
-from edge_runtime.errors import ModelError
+from edge_runtime.errors import ManifestError
 from edge_runtime.interpreter import Anonymizer
 from edge_runtime.manifest import Manifest, load
 from edge_runtime.pipeline import Pipeline
@@ -50,7 +50,7 @@ def _run(models: list[tuple[Manifest, Anonymizer]], *, swaps: int = 0) -> tuple[
             while pipe._pending is not None and not done.is_set():  # the previous one taken first
                 time.sleep(0.0005)
             time.sleep(0.004)
-            pipe.swap(*models[(i + 1) % len(models)])
+            pipe.swap(models[(i + 1) % len(models)])
 
     t = threading.Thread(target=swapper, daemon=True)
     t.start()
@@ -82,8 +82,8 @@ def test_a_bundle_with_another_window_is_refused_and_the_running_one_stays(manif
     cfg = from_dict({"runtime": {"status_interval_s": 0}})
     pipe = Pipeline(ReplaySource(data=HOUR[:2000], speed=0), manifest, anonymizer, [MemorySink()], cfg)
     other = replace(manifest, window=replace(manifest.window, rate_hz=100.0))
-    with pytest.raises(ModelError, match="rate_hz 100.0, the running model 50.0"):
-        pipe.swap(other, anonymizer)
+    with pytest.raises(ManifestError, match="rate_hz 100.0, the stream runs 50.0"):
+        pipe.swap((other, anonymizer))
     assert pipe._pending is None and pipe.manifest is manifest
 
 

@@ -153,7 +153,7 @@ def test_allow_unsigned_runs_and_every_status_line_says_so(shipped_copy: Path, t
     assert "UNSIGNED: bundle's manifest.sig does not match" in err
     status = [ln for ln in err.splitlines() if "windows=" in ln]
     assert status and all("UNSIGNED" in ln for ln in status)
-    assert json.loads(metrics.read_text())["bundle"] == {"model_version": "edited", "signed_by": "", "unsigned": True}
+    assert json.loads(metrics.read_text())["bundle"] == {"model_version": "edited", "signed_by": "", "unsigned": True, "swaps": 0}
     assert run_cli(DEFAULT_BUNDLE) == 0  # and a verified bundle's lines do not
     assert "UNSIGNED" not in capsys.readouterr().err
 
