@@ -20,7 +20,7 @@ from edge_runtime.interpreter import Anonymizer
 from edge_runtime.manifest import Manifest, load
 from edge_runtime.pipeline import Pipeline
 from edge_runtime.signing import trusted_keys
-from edge_runtime.sinks import MemorySink, open_sink
+from edge_runtime.sinks import open_sink
 from edge_runtime.sources.replay import ReplaySource
 
 from .conftest import resign, sample_frames, walk_counts, wire
