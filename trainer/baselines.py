@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["identity", "lowpass", "resample_baseline", "gaussian_noise", "label_only", "LabelOnly", "BASELINE_RATES"]
+__all__ = ["identity", "lowpass", "release_filter", "resample_baseline", "gaussian_noise", "label_only", "LabelOnly", "BASELINE_RATES"]
 
 BASELINE_RATES = (10.0, 5.0)  # Hz, the released rates evaluated next to the anonymizer
 
@@ -43,6 +43,25 @@ def lowpass(x: np.ndarray, rate_hz: float, cutoff_hz: float, *, taper: float = 0
     gain = 0.5 - 0.5 * np.cos(np.pi * gain)  # raised cosine between lo and cutoff
     y = np.fft.irfft(np.fft.rfft(xp, axis=1) * gain[None, :, None], n=xp.shape[1], axis=1)
     return y[:, pad : pad + w].astype(np.float32)
+
+
+def release_filter(x: np.ndarray, rate_hz: float, cutoff_hz: float, *, center: int | None = 0,
+                   keep_static_mad: float = 0.0, value: float = 9.80665) -> np.ndarray:
+    """The shipped release filter in numpy (``trainer.model.build_release_filter`` is its int8 graph):
+    a zero-phase low-pass of every channel, then on channel ``center`` (|acc|) the window mean moved to
+    ``value``, in proportion ``sigmoid((MAD - tau) / (tau / 5))`` of the window's |acc| mean absolute
+    deviation when ``keep_static_mad = tau > 0`` (a still window keeps its offset, a moving one loses it)."""
+    x = np.asarray(x, dtype=np.float32)
+    y = (lowpass(x, rate_hz, cutoff_hz) if cutoff_hz > 0 else x).astype(np.float64)
+    if center is not None:
+        a = y[:, :, center]
+        shift = a.mean(axis=1, keepdims=True) - value
+        if keep_static_mad > 0:
+            raw = x[:, :, center].astype(np.float64)
+            mad = np.abs(raw - raw.mean(axis=1, keepdims=True)).mean(axis=1, keepdims=True)
+            shift = shift / (1.0 + np.exp(-(mad - keep_static_mad) / (keep_static_mad / 5.0)))
+        y[:, :, center] = a - shift
+    return y.astype(np.float32)
 
 
 def resample_baseline(rate_hz: float, target_hz: float) -> Callable[[np.ndarray], np.ndarray]:

@@ -36,6 +36,9 @@ class TrainConfig:
     # release filter (fixed, last layer of the model): what must go whatever a learned part does --------
     release_cutoff_hz: float = 0.0  # zero-phase low-pass of every channel; 0 = none
     release_center: bool = False    # replace the window mean of |acc| by g (magnitude view only)
+    # > 0: centre only windows that move: a window whose |acc| mean absolute deviation is well below this
+    # [m/s^2] keeps its offset (in magnitudes the only cue to a static posture); 0 = centre every window
+    release_keep_static_mad: float = 0.0
     learned: bool = True           # train an encoder/decoder in front of the filter; false = the filter alone
     # model (int8-friendly: ReLU, Conv1D + UpSampling1D, no SELU, no transposed conv) ------
     filters: int = 24              # encoder/decoder width

@@ -8,13 +8,15 @@ objects. Shapes are given as (batch, time, channels).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import keras
 import numpy as np
 from keras import layers
 
 __all__ = [
     "build_encoder", "build_decoder", "build_anonymizer", "build_classifier", "macs",
-    "release_filter_weights", "build_release_filter",
+    "release_filter_weights", "build_release_filter", "MotionGate",
 ]
 
 
@@ -113,13 +115,66 @@ def release_filter_weights(spec_length: int, channels: int, rate_hz: float, cuto
     return kernel.astype(np.float32), bias.astype(np.float32)
 
 
-def build_release_filter(shape: tuple[int, int], weights: tuple[np.ndarray, np.ndarray]) -> keras.Model:
-    """The fixed filter as built-in layers (Flatten -> Dense -> Reshape): int8-friendly, reloads without custom objects."""
+def build_release_filter(shape: tuple[int, int], weights: tuple[np.ndarray, np.ndarray],
+                         gate: MotionGate | None = None) -> keras.Model:
+    """The fixed filter as built-in layers (Flatten -> Dense -> Reshape): int8-friendly, reloads without custom objects.
+
+    With ``gate`` (``weights`` then the plain low-pass), the |acc| offset is removed only in proportion to how
+    much the window moves: ``y_acc -= sigmoid((MAD(x_acc) - tau) / kappa) * (mean(y_acc) - value)``, all of it
+    Dense/ReLU/Multiply/Subtract layers (see ``MotionGate``).
+    """
     w, c = shape
     x = inp = keras.Input(shape, name="released")                                  # (B, W, C)
-    x = layers.Flatten(name="rf_flat")(x)                                           # (B, W*C), index t*C + c
+    flat = layers.Flatten(name="rf_flat")(x)                                        # (B, W*C), index t*C + c
     dense = layers.Dense(w * c, name="release_filter", trainable=False)
-    x = dense(x)
+    y = dense(flat)
     dense.set_weights([weights[0], weights[1]])
-    out = layers.Reshape((w, c), name="rf_out")(x)                                   # (B, W, C)
+    if gate is not None:
+        off = layers.Dense(1, name="rf_offset", trainable=False)                        # mean(L z_acc) - value
+        dev = layers.Dense(2 * w, activation="relu", name="rf_dev", trainable=False)    # relu(+-(z_acc - mean))
+        mad = layers.Dense(1, name="rf_mad", trainable=False)                           # mean |z_acc - mean|
+        g = layers.Dense(1, activation="sigmoid", name="rf_gate", trainable=False)      # 0 still .. 1 moving
+        spread = layers.Dense(w * c, use_bias=False, name="rf_spread", trainable=False)  # onto the acc samples
+        moving = g(mad(dev(flat)))
+        corr = spread(layers.Multiply(name="rf_corr")([moving, off(flat)]))
+        for layer, wts in ((off, gate.offset), (dev, gate.deviation), (mad, gate.mad), (g, gate.gate),
+                           (spread, gate.spread)):
+            layer.set_weights(list(wts))
+        y = layers.Subtract(name="rf_centered")([y, corr])
+    out = layers.Reshape((w, c), name="rf_out")(y)                                  # (B, W, C)
     return keras.Model(inp, out, name="release_filter")
+
+
+@dataclass(frozen=True)
+class MotionGate:
+    """Weights of the motion-gated centering of channel ``acc`` (normalized units throughout).
+
+    Why gated: in magnitude windows the |acc| offset is the wearer's and the device's signature, but in a
+    static posture it is also the only cue to which posture (sitting, standing, lying). Windows that move
+    lose it; still ones keep it. ``tau``/``kappa`` are in m/s^2 of mean absolute deviation of |acc|.
+    """
+
+    offset: tuple[np.ndarray, np.ndarray]
+    deviation: tuple[np.ndarray, np.ndarray]
+    mad: tuple[np.ndarray, np.ndarray]
+    gate: tuple[np.ndarray, np.ndarray]
+    spread: tuple[np.ndarray]
+
+    @classmethod
+    def build(cls, lp_kernel: np.ndarray, length: int, channels: int, acc: int, value: float, acc_std: float,
+              tau: float, kappa: float) -> MotionGate:  # fmt: skip
+        w, c = length, channels
+        pos = np.arange(w) * c + acc                                   # flat positions of the acc channel
+        offset_k = lp_kernel[:, pos].mean(axis=1, keepdims=True)        # mean over t of the low-passed acc
+        dev = np.zeros((w * c, w), np.float64)
+        dev[pos, :] = np.eye(w) - 1.0 / w                                # z_acc[t] - mean(z_acc)
+        spread = np.zeros((1, w * c), np.float64)
+        spread[0, pos] = 1.0
+        f32 = np.float32
+        return cls(
+            offset=(offset_k.astype(f32), np.array([-value], f32)),
+            deviation=(np.concatenate([dev, -dev], axis=1).astype(f32), np.zeros(2 * w, f32)),
+            mad=(np.full((2 * w, 1), 1.0 / w, f32), np.zeros(1, f32)),
+            gate=(np.array([[acc_std / kappa]], f32), np.array([-tau / kappa], f32)),
+            spread=(spread.astype(f32),),
+        )

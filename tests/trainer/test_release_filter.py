@@ -45,6 +45,21 @@ def test_filter_equals_centered_lowpass_in_physical_units() -> None:
     assert spectrum[:, f > 6.0].max() < 0.02 * spectrum.max()  # nothing above the cutoff survives
 
 
+def test_motion_gated_filter_equals_its_numpy_reference_and_keeps_still_offsets() -> None:
+    from trainer.baselines import release_filter
+
+    x = _windows(n=24, seed=3)
+    still = 9.9 + 0.02 * np.random.default_rng(4).standard_normal((8, 128))  # a posture: |acc| 0.09 above g
+    x[:8, :, 0], x[:8, :, 1] = still, 0.01
+    norm = Normalization.fit(x)
+    cfg = TrainConfig(learned=False, release_cutoff_hz=2.5, release_center=True, release_keep_static_mad=0.24)
+    y = norm.invert(_model(cfg, norm).predict(norm.apply(x), verbose=0))
+    want = release_filter(x, 50.0, 2.5, keep_static_mad=0.24)
+    np.testing.assert_allclose(y, want, atol=3e-3)
+    np.testing.assert_allclose(y[:8, :, 0].mean(axis=1), 9.9, atol=5e-3)  # still windows keep their offset
+    np.testing.assert_allclose(y[8:, :, 0].mean(axis=1), G, atol=5e-3)  # moving ones lose it
+
+
 def test_filter_without_center_is_the_plain_lowpass() -> None:
     x = _windows(seed=1)
     norm = Normalization.fit(x)
