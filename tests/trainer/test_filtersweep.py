@@ -1,0 +1,39 @@
+"""The screening tool builds the filters it names (the shipped one included) and refuses others in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_runtime.contract import G
+from trainer.baselines import lowpass
+from trainer.errors import TrainerError
+from trainer.filtersweep import main, parse_filter
+
+
+class _WS:
+    class spec:  # noqa: N801 - stands in for WindowSet.spec
+        rate_hz = 50.0
+
+
+def test_filters_are_the_release_filter_they_name() -> None:
+    rng = np.random.default_rng(0)
+    x = (G + 0.3 + rng.standard_normal((6, 128, 2))).astype(np.float32)
+    x[:3, :, 0] = G + 0.3 + 0.01 * rng.standard_normal((3, 128))  # still windows
+    np.testing.assert_allclose(parse_filter("2.5", _WS)(x), lowpass(x, 50.0, 2.5), atol=1e-5)
+    centred = parse_filter("2.5c", _WS)(x)
+    np.testing.assert_allclose(centred[:, :, 0].mean(axis=1), G, atol=1e-4)
+    gated = parse_filter("2.5g0.24", _WS)(x)
+    assert np.allclose(gated[:3, :, 0].mean(axis=1), G + 0.3, atol=0.01)  # still: offset kept
+    assert np.allclose(gated[3:, :, 0].mean(axis=1), G, atol=0.01)  # moving: offset gone
+    assert parse_filter("raw", _WS) is None
+
+
+def test_a_bad_filter_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], hapt_small_root: Path) -> None:
+    with pytest.raises(TrainerError, match="expected raw, lp5, lp10 or CUTOFF"):
+        parse_filter("2.5x", _WS)
+    assert main(["--data", str(hapt_small_root), "--dataset", "hapt", "--filters", "lowpass"]) == 2
+    assert capsys.readouterr().err.strip() == ("filtersweep: error: filter 'lowpass': expected raw, lp5, lp10 or "
+                                               "CUTOFF[c|gTAU], e.g. 2.5g0.24")
