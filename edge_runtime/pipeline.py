@@ -18,11 +18,11 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
+from .backoff import Backoff
 from .bundleset import ModelSet
 from .config import RuntimeConfig
 from .contract import to_view
@@ -40,24 +40,6 @@ __all__ = ["Backoff", "Pipeline"]
 
 log = logging.getLogger("edge_anonymize")
 _RECONNECT, _EOF = object(), object()
-
-
-class Backoff:
-    """Delay after the n-th consecutive failure: ``min_s * 2**n``, capped at ``max_s``; ``reset()`` on success."""
-
-    def __init__(self, min_s: float = 0.5, max_s: float = 30.0) -> None:
-        self.min_s, self.max_s = min_s, max_s
-        self.failures = 0
-        self.recent: deque[float] = deque(maxlen=32)  # last delays, for status and tests
-
-    def next_delay(self) -> float:
-        delay = min(self.min_s * 2.0 ** min(self.failures, 62), self.max_s)
-        self.failures += 1
-        self.recent.append(delay)
-        return delay
-
-    def reset(self) -> None:
-        self.failures = 0
 
 
 class Pipeline:

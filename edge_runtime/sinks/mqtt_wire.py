@@ -18,10 +18,11 @@ spool message says so. See docs/mqtt.md.
 from __future__ import annotations
 
 import json
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from ..backoff import Backoff  # re-exported: the link and the consumer reconnect alike
 from .base import AnonymizedWindow
 
 __all__ = ["Backoff", "Deduper", "Gone", "Head", "Pacer", "ReplayRequest", "WireError", "encode_record", "encode_window",
@@ -171,25 +172,6 @@ def parse_spool_message(payload: bytes) -> Head | Gone:
             raise WireError(f"bad gone range {start}..{end}")
         return Gone(epoch, start, end)
     return Head.parse(payload)
-
-
-class Backoff:
-    """Reconnect delay after the n-th consecutive failure: ``min_s * 2**n`` capped at ``max_s`` (paho-style)."""
-
-    def __init__(self, min_s: float = 1.0, max_s: float = 5.0) -> None:
-        if not 0 < min_s <= max_s:
-            raise ValueError(f"need 0 < reconnect_min <= reconnect_max, got {min_s} and {max_s}")
-        self.min_s, self.max_s, self.failures = min_s, max_s, 0
-        self.recent: deque[float] = deque(maxlen=32)
-
-    def next_delay(self) -> float:
-        delay = min(self.min_s * 2.0 ** min(self.failures, 30), self.max_s)
-        self.failures += 1
-        self.recent.append(delay)
-        return delay
-
-    def reset(self) -> None:
-        self.failures = 0
 
 
 class Pacer:
