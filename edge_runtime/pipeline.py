@@ -25,7 +25,6 @@ from typing import Any
 from .backoff import Backoff
 from .bundleset import ModelSet
 from .config import RuntimeConfig
-from .contract import to_view
 from .decoder import Block, Gap, StreamDecoder, StreamInfo, check_stream
 from .errors import EdgeError, SourceError
 from .interpreter import Anonymizer
@@ -34,7 +33,7 @@ from .metrics import Metrics, write_json
 from .sinks.base import AnonymizedWindow, Sink
 from .sources.base import Source
 from .watchdog import Notifier, Watchdog
-from .windower import Windower
+from .windower import Window, Windower, stream_windows
 
 __all__ = ["Backoff", "Pipeline"]
 
@@ -296,36 +295,31 @@ class Pipeline:
                 log.warning("cannot write metrics file: %s", exc.strerror)
 
     def _handle(self, events: list[StreamInfo | Block | Gap]) -> None:
-        for ev in events:
-            if isinstance(ev, Block):
-                self._block(ev)
-            elif isinstance(ev, Gap):
-                if ev.reason != "seq":  # seq gaps: the windower interpolates short ones itself
-                    self.windower.restart()
-            else:
-                check_stream(ev, self.manifest, self.cfg.stream)  # raises StreamMismatchError
-                self.metrics.state = "streaming"
+        for w in stream_windows(events, self.windower, self.spec.view, self._on_info):
+            self._window(w)
 
-    def _block(self, block: Block) -> None:
-        view = to_view(block.samples, self.spec.view)
-        for w in self.windower.push(block.start, view, block.flags, block.t_us):
-            if self._pending is not None:
-                self._take_pending()
-            t0 = time.perf_counter()
-            for name, manifest, anonymizer, sinks in self._routes:
-                out = AnonymizedWindow(
-                    window_id=self._window_id, stream=self.stream, start_sample=w.start, t_device_us=w.t_us,
-                    t_gateway=time.time(), rate_hz=self.spec.rate_hz, channels=self.spec.channels,
-                    units=self.spec.units, data=anonymizer.run(w.data), flags=w.flag_names,
-                    model_version=manifest.model_version, view=name,
-                )  # fmt: skip
-                self.metrics.interpreter.add(anonymizer.last_invoke_s)
-                for sink in sinks:
-                    try:
-                        sink.send(out)
-                    except Exception as exc:  # a broken sink is counted, never allowed to stop acquisition
-                        sink.stats.errors += 1
-                        sink.stats.last_error = type(exc).__name__
-            self._window_id += 1
-            self.metrics.add("windows")
-            self.metrics.window.add(time.perf_counter() - t0)
+    def _on_info(self, info: StreamInfo) -> None:
+        check_stream(info, self.manifest, self.cfg.stream)  # raises StreamMismatchError
+        self.metrics.state = "streaming"
+
+    def _window(self, w: Window) -> None:
+        if self._pending is not None:
+            self._take_pending()
+        t0 = time.perf_counter()
+        for name, manifest, anonymizer, sinks in self._routes:
+            out = AnonymizedWindow(
+                window_id=self._window_id, stream=self.stream, start_sample=w.start, t_device_us=w.t_us,
+                t_gateway=time.time(), rate_hz=self.spec.rate_hz, channels=self.spec.channels,
+                units=self.spec.units, data=anonymizer.run(w.data), flags=w.flag_names,
+                model_version=manifest.model_version, view=name,
+            )  # fmt: skip
+            self.metrics.interpreter.add(anonymizer.last_invoke_s)
+            for sink in sinks:
+                try:
+                    sink.send(out)
+                except Exception as exc:  # a broken sink is counted, never allowed to stop acquisition
+                    sink.stats.errors += 1
+                    sink.stats.last_error = type(exc).__name__
+        self._window_id += 1
+        self.metrics.add("windows")
+        self.metrics.window.add(time.perf_counter() - t0)

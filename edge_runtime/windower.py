@@ -12,13 +12,15 @@ the pipeline consumes them at once, so the hot path copies nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from .decoder import FLAG_INTERPOLATED, FLAG_NAMES
+from .contract import to_view
+from .decoder import FLAG_INTERPOLATED, FLAG_NAMES, Block, Gap, StreamInfo
 
-__all__ = ["Window", "Windower"]
+__all__ = ["Window", "Windower", "stream_windows"]
 
 
 @dataclass(frozen=True)
@@ -168,3 +170,21 @@ class Windower:
             flags[: self._n],
             t[: self._n],
         )
+
+
+def stream_windows(events: Iterable[StreamInfo | Block | Gap], windower: Windower, view: str,
+                   on_info: Callable[[StreamInfo], None]) -> Iterator[Window]:
+    """The decoder's events -> complete windows, for the live pipeline and the batch job alike.
+
+    A sequence gap is the windower's to bridge (short) or restart on (long); any other gap (clock
+    jump, reconnect, new HELLO) restarts it, so no window mixes samples across it. ``on_info`` sees
+    each HELLO first (the caller checks it against the manifest and may raise).
+    """
+    for ev in events:
+        if isinstance(ev, Block):
+            yield from windower.push(ev.start, to_view(ev.samples, view), ev.flags, ev.t_us)
+        elif isinstance(ev, Gap):
+            if ev.reason != "seq":
+                windower.restart()
+        else:
+            on_info(ev)
