@@ -31,7 +31,7 @@ dist: $(BIN)/python
 	$(PYTHON) -m build --outdir dist .
 
 install: $(BIN)/python
-	$(BIN)/pip install -q -e '.[edge,ble,mqtt,train,export,dev]'
+	$(BIN)/pip install -q -e '.[edge,ble,mqtt,batch,train,export,dev]'
 
 test: install
 	$(PYTHON) -m pytest -q

@@ -299,6 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["list-ports"]:
         return list_ports(argv[1:])
+    if argv[:1] == ["batch"]:
+        from .batch import main as batch
+
+        return batch(argv[1:])
     a = build_parser().parse_args(argv, namespace=Args())
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("edge-anonymize: %(message)s"))
