@@ -177,6 +177,14 @@ def model_card(m: Manifest, sizes: dict[str, int]) -> str:
         "populations or activities are untested.",
         "- Input must match the window above (rate, channels, units); the runtime refuses other streams.",
     ]
+    conf = tr.get("config") or {}
+    if conf.get("release_center") and not conf.get("release_keep_static_mad"):
+        f1 = (g.get("int8") or {}).get("activity_macro_f1")
+        lines.append(
+            "- Every window's |acc| offset is removed, and in magnitude windows that offset is also the only cue that "
+            f"separates sitting, standing and lying: activity macro-F1 on the gate's evaluation above is {_fmt(f1)}. "
+            "Apps that need static postures should not use this model."
+        )
     cross = (gate.get("checks") or {}).get("activity_macro_f1_delta") or {}
     if cross.get("value") is not None and cross["value"] > 1.0:
         lines.append(

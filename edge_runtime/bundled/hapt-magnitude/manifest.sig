@@ -1,1 +1,1 @@
-{"algorithm": "ed25519", "key_id": "c11912cba6ac712c", "signature": "/9QyEPwZN3gYnwFzLYJGyytiNaTOFAZWMgdgi0cQLyOqEAJ/eWsx4MBZyZyTdA4C2JN8uwl38w45Pu5HR/ulBA=="}
+{"algorithm": "ed25519", "key_id": "c11912cba6ac712c", "signature": "whFDa0PRzZhdy6OHd8qRMdWNuiIw3dfUQNk+hMVYHQ0VkoaaWu/Zhg0DJ5V69W1JuW7an+fN9hSc/9sldKlPCA=="}
