@@ -64,7 +64,9 @@ def test_shipped_model_on_real_data_matches_its_float_twin_through_the_pipeline(
         expect.append(norm.invert(twin.get_tensor(o)[0]))
     z_int8, z_float = norm.apply(released), norm.apply(np.stack(expect))
     rmse = float(np.sqrt(np.mean((z_int8 - z_float) ** 2)))
-    assert rmse < 0.05 * float(np.std(z_float)), rmse  # int8 tracks float (measured RMSE ~0.3 % of its std)
+    # int8 tracks float: measured RMSE 6.5 % of its std for the motion-gated filter (its gate and offset run
+    # in int8; the release gate measured what that does to the evaluators: F1 -0.2, identity +0.5 points)
+    assert rmse < 0.1 * float(np.std(z_float)), rmse
     # and it transforms: the release is not the raw window
     assert float(np.mean((z_float - norm.apply(raw)) ** 2)) > 0.05
 
@@ -84,11 +86,17 @@ def test_shipped_release_is_low_passed_and_centred_where_the_wearer_moves(shippe
     released, raw = np.stack([w.data for w in sink.windows]), np.stack(rec.inputs)
     acc = shipped.window.channels.index("acc_mag")
     mad = np.abs(raw[:, :, acc] - raw[:, :, acc].mean(axis=1, keepdims=True)).mean(axis=1)
-    moving, still = mad > 2 * tau, mad < tau / 3
-    assert moving.sum() > 20 and still.sum() > 20, (moving.sum(), still.sum())
+    moving = mad > 2 * tau
+    assert moving.sum() > 20, moving.sum()  # the bundled trace is a walk
     assert np.abs(raw[moving, :, acc].mean(axis=1) - G).max() > 0.1  # the input does carry an offset
     np.testing.assert_allclose(released[moving, :, acc].mean(axis=1), G, atol=0.05)
-    np.testing.assert_allclose(released[still, :, acc].mean(axis=1), raw[still, :, acc].mean(axis=1), atol=0.05)
+    # a still window (a posture: |acc| 0.1-0.3 above or below g, sensor noise) keeps its offset
+    rng = np.random.default_rng(0)
+    model = Anonymizer(shipped)
+    for level in (G - 0.2, G + 0.1, G + 0.3):
+        still = np.stack([level + 0.02 * rng.standard_normal(128), 0.02 + 0.005 * rng.random(128)], axis=1)
+        out = model.run(still.astype(np.float32))
+        assert abs(float(out[:, acc].mean()) - level) < 0.05, (level, float(out[:, acc].mean()))
     hann = np.hanning(released.shape[1])[None, :, None]
     power = lambda x: np.abs(np.fft.rfft((x - x.mean(axis=1, keepdims=True)) * hann, axis=1)) ** 2  # noqa: E731
     f = np.fft.rfftfreq(released.shape[1], 1.0 / shipped.window.rate_hz)

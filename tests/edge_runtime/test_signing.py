@@ -93,7 +93,7 @@ def _swap_float_in(d: dict[str, Any], bundle: Path) -> None:
 EDITS: dict[str, Callable[[dict[str, Any], Path], None]] = {
     "normalization changed": lambda d, b: d["normalization"]["mean"].__setitem__(0, 0.0),
     "evaluation and model_version forged": lambda d, b: (
-        d["evaluation"]["run"]["anonymizer"].update(identity_raw_attacker=0.1),
+        d["evaluation"]["gate"]["int8"].update(identity_retrained_attacker=0.1),
         d.update(model_version="hapt-certified"),
     ),
     "float model swapped in, sha256 recomputed": _swap_float_in,

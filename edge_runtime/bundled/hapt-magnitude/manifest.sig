@@ -1,1 +1,1 @@
-{"algorithm": "ed25519", "key_id": "c11912cba6ac712c", "signature": "whFDa0PRzZhdy6OHd8qRMdWNuiIw3dfUQNk+hMVYHQ0VkoaaWu/Zhg0DJ5V69W1JuW7an+fN9hSc/9sldKlPCA=="}
+{"algorithm": "ed25519", "key_id": "c11912cba6ac712c", "signature": "qYizKJlnJTb0Okc9qaigbFLpxPmj5RyLRzlIw+8ZBzgKIvgUSJqpPswU6xfbTCnw2YC9/N+Eh0ExQDh8EWdoCA=="}
