@@ -48,13 +48,13 @@ Chunk = tuple[np.ndarray, np.ndarray, list[int | None], list[tuple[str, ...]]]  
 
 def imu_windows(data: bytes, manifest: Manifest, stride: int, *, chunk: int = 1024) -> Iterator[Chunk]:
     """A wire capture -> chunks of (windows, start samples, device times, flags), as the live gateway cuts them."""
-    spec = manifest.window
-    decoder = StreamDecoder(StreamConfig())
+    spec, stream = manifest.window, StreamConfig()
+    decoder = StreamDecoder(stream)
     windower = Windower(spec.length, stride, len(spec.channels), period_us=1e6 / spec.rate_hz)
     buf: list[Any] = []
     for i in range(0, len(data), 65536):
         for w in stream_windows(decoder.feed(data[i : i + 65536]), windower, spec.view,
-                                lambda info: check_stream(info, manifest, StreamConfig())):  # fmt: skip
+                                lambda info: check_stream(info, manifest, stream)):  # fmt: skip
             buf.append((w.data.copy(), w.start, w.t_us, w.flag_names))
             if len(buf) >= chunk:
                 yield _stack(buf)

@@ -41,6 +41,11 @@ class ModelSet:
     def primary(self) -> tuple[Manifest, Any]:
         return self.members[self.default]
 
+    @property
+    def ungated(self) -> bool:
+        """Some member did not pass its release gate (every status line then says UNGATED)."""
+        return not all(m.gate_passed for m, _ in self.members.values())
+
     @classmethod
     def single(cls, manifest: Manifest, anonymizer: Any) -> ModelSet:
         return cls({DEFAULT_VIEW: (manifest, anonymizer)}, DEFAULT_VIEW)
@@ -80,7 +85,7 @@ def load_set(folder: str | Path, load_one: Callable[[Path], tuple[Manifest, Any]
     root = Path(folder)
     dirs = [] if (root / "manifest.json").is_file() or not root.is_dir() else _members(root)
     if not dirs:  # a bundle (or not one: the bundle loader says what is missing)
-        return ModelSet({DEFAULT_VIEW: load_one(root)}, DEFAULT_VIEW)
+        return ModelSet.single(*load_one(root))
     names = [d.name for d in dirs]
     marker = root / "default"
     if marker.is_file():

@@ -240,7 +240,7 @@ def run(a: Args) -> int:
     source = _build_source(a, cfg)
     urls = cfg.sinks.urls or (["stdout://"] if a.demo else [default_sink_url()])
     sinks = _open_sinks(urls)
-    metrics = Metrics(ungated=not manifest.gate_passed)
+    metrics = Metrics(ungated=models.ungated)
     notifier = Notifier() if cfg.runtime.watchdog else Notifier({})
     try:
         pipe = Pipeline(source, manifest, anonymizer, sinks, cfg, models=models, metrics=metrics,

@@ -64,7 +64,8 @@ class Pipeline:
             list(sinks),
             cfg,
         )
-        self.metrics = metrics or Metrics(ungated=not manifest.gate_passed)
+        self.models = models or ModelSet.single(manifest, anonymizer)
+        self.metrics = metrics or Metrics(ungated=self.models.ungated)
         self.watchdog = watchdog or Watchdog(Notifier({}))
         self._stop = threading.Event()
         self._sleep = sleep or self._stop.wait
@@ -87,7 +88,6 @@ class Pipeline:
                                                 "unsigned": bool(self.manifest.unverified), "swaps": self.swaps})  # fmt: skip
         self._pending: ModelSet | None = None
         self.swaps = 0
-        self.models = models or ModelSet.single(manifest, anonymizer)
         self.manifest, self.anonymizer = self.models.primary
         self._routes = self._route(self.models)
         self._stop_requested = False
@@ -124,7 +124,7 @@ class Pipeline:
             old = self.manifest.model_version
             self.models, self._routes = pending, self._route(pending)
             self.manifest, self.anonymizer = pending.primary
-            self.metrics.ungated = not all(m.gate_passed for m, _ in pending.members.values())
+            self.metrics.ungated = pending.ungated
             self.swaps += 1
             log.info("model %s -> %s from window %d on", old, self.manifest.model_version, self._window_id)
 
@@ -305,11 +305,11 @@ class Pipeline:
     def _window(self, w: Window) -> None:
         if self._pending is not None:
             self._take_pending()
-        t0 = time.perf_counter()
+        t0, now = time.perf_counter(), time.time()
         for name, manifest, anonymizer, sinks in self._routes:
             out = AnonymizedWindow(
                 window_id=self._window_id, stream=self.stream, start_sample=w.start, t_device_us=w.t_us,
-                t_gateway=time.time(), rate_hz=self.spec.rate_hz, channels=self.spec.channels,
+                t_gateway=now, rate_hz=self.spec.rate_hz, channels=self.spec.channels,
                 units=self.spec.units, data=anonymizer.run(w.data), flags=w.flag_names,
                 model_version=manifest.model_version, view=name,
             )  # fmt: skip

@@ -9,6 +9,7 @@ offset is bounds-checked: a malformed file is a ``ModelError``, never an excepti
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,11 +106,13 @@ def read_model_info(data: bytes) -> ModelInfo:
     return ModelInfo(ops, min_rt)
 
 
+@functools.cache
 def _names() -> dict[int, str]:
     """Builtin op code -> name, read from the installed runtime's own schema (so new ops have their names).
 
     The schema module is parsed as text, not imported: importing it costs 4 MB of RSS for good,
-    a tenth of the gateway's budget, for a table of about 200 names.
+    a tenth of the gateway's budget, for a table of about 200 names. Cached: every bundle-set member and
+    every reload checks its ops against the same runtime.
     """
     import importlib.util
     import re

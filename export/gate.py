@@ -127,8 +127,7 @@ def eval_data(run: Any, data_root: str | Path) -> tuple[Any, Any]:
     """
     from trainer.checkpoint import run_windows
 
-    ws, splits = run_windows(run, data_root)
-    return ws, splits
+    return run_windows(run, data_root)
 
 
 def _pick(idx: np.ndarray, n: int, seed: int) -> np.ndarray:

@@ -20,7 +20,8 @@ import numpy as np
 
 __all__ = ["identity", "lowpass", "release_filter", "resample_baseline", "gaussian_noise", "label_only", "LabelOnly", "BASELINE_RATES"]
 
-BASELINE_RATES = (10.0, 5.0)  # Hz, the released rates evaluated next to the anonymizer
+BASELINE_RATES = (10.0, 5.0)
+GATE_SOFTNESS = 5.0  # the motion gate's sigmoid width is tau / GATE_SOFTNESS (shared with trainer.train's graph)  # Hz, the released rates evaluated next to the anonymizer
 
 
 def identity(x: np.ndarray) -> np.ndarray:
@@ -59,7 +60,7 @@ def release_filter(x: np.ndarray, rate_hz: float, cutoff_hz: float, *, center: i
         if keep_static_mad > 0:
             raw = x[:, :, center].astype(np.float64)
             mad = np.abs(raw - raw.mean(axis=1, keepdims=True)).mean(axis=1, keepdims=True)
-            shift = shift / (1.0 + np.exp(-(mad - keep_static_mad) / (keep_static_mad / 5.0)))
+            shift = shift / (1.0 + np.exp(-(mad - keep_static_mad) / (keep_static_mad / GATE_SOFTNESS)))
         y[:, :, center] = a - shift
     return y.astype(np.float32)
 

@@ -226,12 +226,13 @@ def _release_filter(cfg: TrainConfig, spec: WindowSpec, norm: Normalization) -> 
         c = spec.channels.index("acc_mag")
         center, value = (c,), ((G - norm.mean[c]) / norm.std[c],)
     if cfg.release_keep_static_mad > 0 and center:
+        from .baselines import GATE_SOFTNESS
         from .model import MotionGate
 
         lp = release_filter_weights(spec.length, len(spec.channels), spec.rate_hz, cfg.release_cutoff_hz, (), ())
         tau = cfg.release_keep_static_mad
         gate = MotionGate.build(lp[0], spec.length, len(spec.channels), center[0], value[0], float(norm.std[center[0]]),
-                                tau, tau / 5)  # fmt: skip
+                                tau, tau / GATE_SOFTNESS)  # fmt: skip
         return build_release_filter(spec.shape, lp, gate)
     weights = release_filter_weights(spec.length, len(spec.channels), spec.rate_hz, cfg.release_cutoff_hz, center, value)
     return build_release_filter(spec.shape, weights)
