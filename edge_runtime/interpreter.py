@@ -160,6 +160,11 @@ class Anonymizer:
         self._lo, self._hi = np.float32(-128), np.float32(127)
         self.last_invoke_s = 0.0
         self._batch = 1  # the batch size the interpreter's tensors are allocated for
+        # run_batch: mean/std tiled over a whole window (row-major (length, C)) and a scratch buffer
+        self._flat_mean = np.tile(self._mean, manifest.window.length)
+        self._flat_std = np.tile(self._std, manifest.window.length)
+        self._scratch = np.empty((0, self._input[0].size), np.float32)
+        self._qscratch = self._scratch
 
     def prepare(self, window: np.ndarray) -> np.ndarray:
         """Fill the input buffer from a raw ``(length, C)`` view window: the runtime's
@@ -187,22 +192,47 @@ class Anonymizer:
     def run_batch(self, windows: np.ndarray) -> np.ndarray:
         """``(N, length, C)`` raw view windows -> anonymized windows, one interpreter call for all N.
 
-        The same arithmetic as ``run`` (normalize, quantize, model, dequantize, invert), vectorized: what
-        a recording on disk needs, where a window is not waiting for the next one to arrive.
+        Bit for bit what ``run`` gives on each window (the same float32 ufuncs in the same order:
+        normalize, quantize, model, dequantize, invert), vectorized for a recording on disk, where a
+        window is not waiting for the next one to arrive. The per-channel mean/std are tiled to a
+        whole window, ``(length * C,)``, so each ufunc runs one long inner loop instead of N * length
+        loops of C (about 10x faster), in place in one reused scratch buffer.
         """
         x = np.asarray(windows, np.float32)
-        self._resize(len(x))
-        z = (x - self._mean) / self._std
-        if self.quant_in:
-            z = np.clip(np.rint(z / self._f_in_scale) + self._f_in_zp, self._lo, self._hi).astype(np.int8)
-        self.interp.set_tensor(self._in_idx, np.ascontiguousarray(z))
+        n = len(x)
+        if x.shape[1:] != self._input.shape[1:]:
+            raise ValueError(f"expected windows of shape (N, {', '.join(map(str, self._input.shape[1:]))}), got {x.shape}")
+        if n == 0:
+            return np.empty(x.shape, np.float32)
+        self._resize(n)
+        if self._scratch.shape[0] < n:
+            self._scratch = np.empty((n, x[0].size), np.float32)
+            self._qscratch = np.empty((n, x[0].size), np.int8) if self.quant_in else self._scratch
+        t, flat = self._scratch[:n], x.reshape(n, -1)
+        np.subtract(flat, self._flat_mean, out=t)  # Normalization.apply
+        np.divide(t, self._flat_std, out=t)
+        z = t
+        if self.quant_in:  # prepare()'s quantize, op for op
+            np.divide(t, self._f_in_scale, out=t)
+            np.rint(t, out=t)
+            np.add(t, self._f_in_zp, out=t)
+            np.maximum(t, self._lo, out=t)
+            z = self._qscratch[:n]
+            np.minimum(t, self._hi, out=z, casting="unsafe")
+        self.interp.set_tensor(self._in_idx, z.reshape(x.shape))
         t0 = time.perf_counter()
         self.interp.invoke()
         self.last_invoke_s = time.perf_counter() - t0
-        y = np.asarray(self.interp.get_tensor(self._out_idx))
-        out = (y.astype(np.float32) - self._f_out_zp) * self._f_out_scale if self.quant_out else y.astype(np.float32)
-        result: np.ndarray = out * self._std + self._mean
-        return result
+        y = self.interp.get_tensor(self._out_idx)  # a copy
+        if self.quant_out:
+            out: np.ndarray = np.subtract(y, self._f_out_zp, dtype=np.float32)
+            np.multiply(out, self._f_out_scale, out=out)
+        else:
+            out = y if y.dtype == np.float32 else y.astype(np.float32)
+        o = out.reshape(n, -1)
+        np.multiply(o, self._flat_std, out=o)  # Normalization.invert
+        np.add(o, self._flat_mean, out=o)
+        return out
 
     def invoke(self) -> np.ndarray:
         """Run the model on the prepared input; returns its raw output ``(1, length, C)`` (a copy)."""

@@ -1,8 +1,9 @@
 """``edge-anonymize-consume URL``: a gateway's MQTT windows as JSON lines, in order, each once.
 
     edge-anonymize-consume 'mqtt://127.0.0.1:1883/imu/windows?client_id=app1' --start earliest
+    edge-anonymize-consume 'mqtt://broker/site/+/+/windows?partition=0/3&state=/var/lib/app'  # 1 of 3, a fleet
 
-One record per line on stdout (``seq``/``epoch`` included); at exit one counter line on stderr.
+One record per line on stdout (``seq``/``epoch``/``topic`` included); at exit one counter line on stderr.
 Exit codes: 0 done (SIGINT/SIGTERM, ``--count`` reached, or ``--idle`` s without a window),
 2 bad URL or option.
 """
@@ -32,7 +33,8 @@ class Args(argparse.Namespace):
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edge-anonymize-consume", description=__doc__.split("\n\n")[0])
-    p.add_argument("url", help="mqtt[s]://[user:pass@]host[:port]/topic[?client_id=ID&clean=1&chunk=200...]")
+    p.add_argument("url", help="mqtt[s]://[user:pass@]host[:port]/topic-or-filter"
+                   "[?client_id=ID&partition=K/N&state=DIR...]")  # fmt: skip
     p.add_argument("--start", choices=("latest", "earliest"), default=None,
                    help="latest (default): from now; earliest: everything the gateway's spool still holds")  # fmt: skip
     p.add_argument("--count", type=int, default=0, help="exit after this many windows (0: run until stopped)")
@@ -55,13 +57,14 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    last = time.monotonic()
+    last, delivered = time.monotonic(), 0
     try:
         while not stop:
             for record in consumer.poll():
                 sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
                 last = time.monotonic()
-                if args.count and consumer.stats.delivered >= args.count:
+                delivered += 1
+                if args.count and delivered >= args.count:
                     stop = True
             sys.stdout.flush()
             if args.idle and time.monotonic() - last > args.idle:

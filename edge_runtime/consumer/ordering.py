@@ -38,6 +38,9 @@ class ConsumerStats:
     epochs: int = 0  # gateway spools followed (a new one: the gateway restarted without spool_dir)
     stale: int = 0  # records of an epoch already left behind
     invalid: int = 0  # messages that do not follow the protocol
+    streams: int = 0  # topics followed (a wildcard filter: one per stream)
+    foreign: int = 0  # messages of streams another consumer owns (partition=K/N), dropped unread
+    refused: int = 0  # messages of streams beyond max_streams, dropped unread
 
 
 class Reorderer:
@@ -130,6 +133,25 @@ class Reorderer:
         for seq in range(max(gone.start, self.next), min(gone.end, self.high) + 1):
             self._buf.setdefault(seq, (_GONE, now))
         return self._deliver(now)
+
+    @property
+    def waiting(self) -> bool:
+        """A seq known to exist is not delivered yet: ``tick`` has a gap to wait for, ask for or give up."""
+        return self.next is not None and self.next <= self.high
+
+    @property
+    def cursor(self) -> tuple[str, int] | None:
+        """``(epoch, next seq)``: where delivery stands; ``resume`` takes it back (docs: the consumer's state)."""
+        return None if self.epoch is None or self.next is None else (self.epoch, self.next)
+
+    def resume(self, epoch: str, next_seq: int) -> None:
+        """Continue a cursor saved by an earlier run: from ``next_seq`` of ``epoch``, every seq counts, so the
+        spool message's ``last`` shows the gap since then and it is asked for like any other."""
+        if next_seq < 0:
+            raise ValueError(f"next seq must be >= 0, got {next_seq}")
+        self.epoch, self.next, self.high, self._fresh, self._asked = epoch, next_seq, next_seq - 1, False, None
+        self._buf.clear()
+        self.stats.epochs += 1
 
     def reconnected(self) -> None:
         """The broker connection was lost and is back: an outstanding request, or its answer, may have
