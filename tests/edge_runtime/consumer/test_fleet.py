@@ -81,7 +81,9 @@ def test_stream_of(topic: str, filt: str, want: tuple[str, str]) -> None:
     assert stream_of(topic, filt) == want
 
 
-def test_checkpoint_round_trip_newest_file_wins_and_a_bad_file_is_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_checkpoint_round_trip_newest_file_wins_and_a_bad_file_is_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     a, b = Checkpoint(str(tmp_path), "c/0"), Checkpoint(str(tmp_path), "c1")
     assert a.path.name == "c%2F0.json"
     a.save({"t/1": ("e", 5), "t/2": ("e", 7)})

@@ -5,7 +5,8 @@ each stream at one consumer only, in order. A consumer is SIGKILLed for ~4 s, an
 the broker is SIGKILLed too (no persistence: its session and queue are gone); restarted, it
 resumes from its saved cursors (``state=``) and gets the rest from the spools, 0 missing. A shared
 subscription (``$share/g/...``) delivers each window once too, but splits every stream across
-the members: the reason the consumer refuses it. docs/mqtt.md "Fleets" quotes the printed numbers.
+the members (the reason the consumer refuses it), and mosquitto keeps queueing a departed member's
+share (printed, not asserted: broker behaviour). docs/mqtt.md "Fleets" quotes the printed numbers.
 """
 
 from __future__ import annotations
@@ -156,25 +157,33 @@ def test_a_shared_subscription_splits_every_stream_across_the_group(broker: Brok
     try:
         assert wait_for(lambda: all(s.connected for s in sinks), 10)
         time.sleep(0.5)
-        per_stream = 60
+        per_stream, away = 60, 0
         for n in range(per_stream):
             for i, s in enumerate(sinks):
                 s.send(window(n, stream=f"s{i}"))
             time.sleep(0.01)
+            if n == 20:  # member 1 leaves for 20 rounds; its persistent session stays in the group
+                members[1].loop_stop()
+                members[1].disconnect()
+                away = len(got[1])
+            if n == 40:
+                members[1] = member(1)
         total = per_stream * len(TOPICS)
-        assert wait_for(lambda: sum(map(len, got.values())) >= total, 20)
+        assert wait_for(lambda: len({r for rs in got.values() for r in rs}) >= total, 20)
     finally:
         for c in members:
             c.loop_stop()
             c.disconnect()
     everything = [r for rs in got.values() for r in rs]
-    assert len(everything) == len(set(everything)) == total  # once overall: no kills, no replays
+    assert set(everything) == {(t, q) for t in TOPICS for q in range(per_stream)}
+    # at least once: a member that leaves may get a window again that it had not acknowledged yet
+    assert len(everything) - total <= 10
     split = {t: sorted(Counter(k for k, rs in got.items() for tt, _ in rs if tt == t).values()) for t in TOPICS}
     assert all(len(v) == 3 for v in split.values()), split  # every stream's sequence is spread over all members
-    print(f"\nshared: {total} windows, {len(everything)} received once; per member "
+    print(f"\nshared: {total} windows, all received, {len(everything) - total} twice; per member "
           f"{[len(got[k]) for k in range(3)]}; members per stream {[len(v) for v in split.values()]}; "
           f"a stream's share at one member {min(min(v) for v in split.values())}..{max(max(v) for v in split.values())} "
-          f"of {per_stream}")  # fmt: skip
+          f"of {per_stream}; member 1 had {away} when it left for 20 of the 60 rounds")  # fmt: skip
     with pytest.raises(SinkError, match=r"shared subscription.*partition=K/N"):
         Consumer.from_url(f"mqtt://127.0.0.1:{broker.port}/$share/g/{FILTER}")
 
@@ -236,8 +245,8 @@ def test_cost_of_a_delivered_and_of_a_foreign_window(make_broker: Any) -> None:
 
     total = rounds * len(topics)
     threads = [threading.Thread(target=consume, args=(p, total)) for p in ("0/1", "5/8")]
-    for t in threads:
-        t.start()
+    for th in threads:
+        th.start()
     assert wait_for(lambda: len(results) == 2, 10)
     pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="pub")
     pub.connect("127.0.0.1", b.port)
@@ -246,8 +255,8 @@ def test_cost_of_a_delivered_and_of_a_foreign_window(make_broker: Any) -> None:
         for i, t in enumerate(topics):
             pub.publish(t, payloads[i][q], qos=0)
         time.sleep(0.128)
-    for t in threads:
-        t.join(70)
+    for th in threads:
+        th.join(70)
     pub.loop_stop()
     pub.disconnect()
     every, eighth = results["0/1"].stats, results["5/8"].stats
