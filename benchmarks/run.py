@@ -5,7 +5,8 @@
 Steps, each in its own process so that no runtime measurement shares a process with TensorFlow:
 windows (HAPT via trainer.data, else a synthetic recording) -> ``benchmarks.models`` (TF: convert,
 time Keras) -> ``benchmarks.latency`` per runtime variant -> instruction counts -> cold start and
-RSS -> end to end over a pty -> energy -> report. ``--smoke`` does all of it with few repetitions.
+RSS -> end to end over a pty -> energy -> ``benchmarks.batch`` (batch.json, batch.md) -> report.
+``--smoke`` does all of it with few repetitions.
 """
 
 from __future__ import annotations
@@ -171,6 +172,7 @@ def bench(out: Path, *, smoke: bool, bundle: Path | None, run: Path | None, data
         else:
             res["errors"].append("no int8 model of ours: cold start and end-to-end skipped")
         res["energy"] = _energy(variants, windows, norm, spec, s["seconds"])
+    res["batch"] = _batch(out, smoke, bundle)
     res["ratios"] = report.ratios(res["variants"], BASELINE)
     res["privacy_utility"] = _privacy(manifest)
     res["machine"]["loadavg_end"] = os.getloadavg()
@@ -194,6 +196,20 @@ def _energy(variants: dict[str, Any], windows: np.ndarray, norm: Normalization, 
     out["method"] = ("measured with RAPL (ours, TFLite) + estimate for every variant" if out["measured"]
                      else energy.estimate(0.0)["method"])  # fmt: skip
     return out
+
+
+def _batch(out: Path, smoke: bool, bundle: Path | None) -> dict[str, Any]:
+    """``benchmarks.batch`` in its own process (it also writes batch.json and batch.md into ``out``)."""
+    args = ["-m", "benchmarks.batch", "--out", str(out), *(["--smoke"] if smoke else [])]
+    args += ["--bundle", str(bundle)] if bundle is not None and (bundle / "manifest.json").is_file() else []
+    try:
+        p = _py(args, 1800)
+    except subprocess.TimeoutExpired:
+        return {"error": "batch benchmark timed out (30 min)"}
+    if p.returncode != 0:
+        return {"error": f"batch benchmark failed: {p.stderr.strip()[-300:]}"}
+    result: dict[str, Any] = json.loads((out / "batch.json").read_text(encoding="utf-8"))
+    return result
 
 
 def _privacy(manifest: dict[str, Any]) -> dict[str, Any]:
