@@ -28,6 +28,7 @@ import numpy as np
 from .config import StreamConfig
 from .contract import CANONICAL_CHANNELS, G, WindowSpec, sliding_windows, to_view, window_starts
 from .decoder import StreamDecoder, check_stream
+from .decoder_bulk import decode_recording
 from .errors import SourceError
 from .manifest import Manifest
 from .windower import Windower, stream_windows
@@ -258,8 +259,8 @@ def imu_windows(data: bytes, manifest: Manifest, stride: int, *, chunk: int = 10
     decoder = StreamDecoder(stream)
     windower = Windower(spec.length, stride, len(spec.channels), period_us=1e6 / spec.rate_hz)
     buf: list[Any] = []
-    for i in range(0, len(data), 65536):
-        for w in stream_windows(decoder.feed(data[i : i + 65536]), windower, spec.view,
+    for part in _frame_chunks(data):
+        for w in stream_windows(decode_recording(decoder, part), windower, spec.view,
                                 lambda info: check_stream(info, manifest, stream)):  # fmt: skip
             buf.append((w.data.copy(), w.start, w.t_us, w.flag_names))
             if len(buf) >= chunk:
@@ -267,6 +268,16 @@ def imu_windows(data: bytes, manifest: Manifest, stride: int, *, chunk: int = 10
                 buf = []
     if buf:
         yield _stack(buf)
+
+
+def _frame_chunks(data: bytes, size: int = 1 << 22) -> Iterator[bytes]:
+    """``data`` in pieces of about ``size`` bytes, each cut just after a frame delimiter."""
+    i = 0
+    while i < len(data):
+        cut = data.rfind(b"\x00", i, i + size) + 1 if i + size < len(data) else len(data)
+        cut = cut if cut > i else min(len(data), data.find(b"\x00", i + size) + 1 or len(data))
+        yield data[i:cut]
+        i = cut
 
 
 def _stack(buf: list[Any]) -> Chunk:

@@ -62,12 +62,16 @@ class StreamInfo:
 
 @dataclass(frozen=True)
 class Block:
-    """``samples``: ``(n, 6)`` float32 canonical samples starting at device index ``start`` (unwrapped)."""
+    """``samples``: ``(n, 6)`` float32 canonical samples starting at device index ``start`` (unwrapped).
+
+    A block of a whole recording (``decoder_bulk``) joins several equal frames; ``frames_t_us`` then
+    holds each frame's device time, so sample times are those of frame-by-frame decoding."""
 
     start: int
     t_us: int  # device time of samples[0], unwrapped [µs]
     samples: np.ndarray
     flags: int = 0
+    frames_t_us: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .contract import to_view
+from .contract import WindowSpec, to_view
 from .decoder import FLAG_INTERPOLATED, FLAG_NAMES, Block, Gap, StreamInfo
 
 __all__ = ["Window", "Windower", "stream_windows"]
@@ -53,9 +53,15 @@ class Windower:
             raise ValueError("length, stride, channels must be >= 1 and max_interp >= 0")
         self.length, self.stride, self.channels = length, stride, channels
         self.max_interp, self.period_us = max_interp, period_us
+        self._t_offsets: dict[int, np.ndarray] = {}
         self._alloc(4 * length + stride + 64)
         self.counts = {"windows": 0, "restarts": 0, "interpolated_samples": 0, "discarded_samples": 0}
         self.restart()
+
+    @classmethod
+    def for_spec(cls, spec: WindowSpec, max_interp: int) -> Windower:
+        """The windower of a stream cut to ``spec`` (length, stride, view channels, rate)."""
+        return cls(spec.length, spec.stride, len(spec.channels), max_interp=max_interp, period_us=1e6 / spec.rate_hz)
 
     def _alloc(self, cap: int) -> None:
         self._buf = np.zeros((cap, self.channels), np.float32)
@@ -81,8 +87,11 @@ class Windower:
         """Device index the next pushed sample should have, or None at the start of a run."""
         return self._base + self._n if self._running else None
 
-    def push(self, start: int, samples: np.ndarray, flags: int = 0, t_us: int | None = None) -> list[Window]:
+    def push(self, start: int, samples: np.ndarray, flags: int = 0, t_us: int | None = None,
+             frames_t_us: np.ndarray | None = None) -> list[Window]:  # fmt: skip
         """Append ``samples`` (``(n, C)``) whose first sample has device index ``start``.
+
+        ``frames_t_us``: the block joins ``len(frames_t_us)`` equal frames with these device times.
 
         Raises:
             ValueError: ``start`` goes backwards, or the block has the wrong shape.
@@ -101,8 +110,12 @@ class Windower:
                 self._interpolate(missing, x[0] if len(x) else None, t_us)
         else:
             self._begin(start)
-        self._append(x, flags, t_us)
+        self._append(x, flags, t_us, None if frames_t_us is None else self._frame_times(frames_t_us, len(x)))
         return self._collect()
+
+    def _frame_times(self, frames_t_us: np.ndarray, n: int) -> np.ndarray:
+        offsets = np.round(np.arange(n // len(frames_t_us)) * self.period_us).astype(np.int64)
+        return (np.asarray(frames_t_us, np.int64)[:, None] + offsets).ravel()
 
     def _begin(self, start: int) -> None:
         if self._running:
@@ -121,7 +134,7 @@ class Windower:
         self._append(fill, FLAG_INTERPOLATED, None, times)
         self.counts["interpolated_samples"] += missing
 
-    def _append(self, x: np.ndarray, flags: int, t_us: int | None, times: list[int] | None = None) -> None:
+    def _append(self, x: np.ndarray, flags: int, t_us: int | None, times: list[int] | np.ndarray | None = None) -> None:
         n = len(x)
         if self._n + n > len(self._buf):
             self._grow(self._n + n)
@@ -131,7 +144,10 @@ class Windower:
         if times is not None:
             self._t[i : i + n] = times
         elif t_us is not None:
-            self._t[i : i + n] = t_us + np.round(np.arange(n) * self.period_us).astype(np.int64)
+            offsets = self._t_offsets.get(n)
+            if offsets is None:  # the same few block lengths all the time: compute each once
+                offsets = self._t_offsets[n] = np.round(np.arange(n) * self.period_us).astype(np.int64)
+            np.add(offsets, t_us, out=self._t[i : i + n])
         else:
             self._t[i : i + n] = -1
         self._n += n
@@ -182,7 +198,7 @@ def stream_windows(events: Iterable[StreamInfo | Block | Gap], windower: Windowe
     """
     for ev in events:
         if isinstance(ev, Block):
-            yield from windower.push(ev.start, to_view(ev.samples, view), ev.flags, ev.t_us)
+            yield from windower.push(ev.start, to_view(ev.samples, view), ev.flags, ev.t_us, ev.frames_t_us)
         elif isinstance(ev, Gap):
             if ev.reason != "seq":
                 windower.restart()
