@@ -11,7 +11,7 @@ CROSS   ?= sisfall
 SIGNING_KEY ?= $(AAE_SIGNING_KEY)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test test-fast lint fuzz firmware train train-small evaluate export bench bench-smoke clean
+.PHONY: install test test-fast lint fuzz firmware train train-small evaluate export bench bench-streams bench-smoke clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -67,6 +67,10 @@ export: install
 
 bench: install
 	$(PYTHON) -m benchmarks.run --out reports/bench
+
+# 1,000 concurrent 50 Hz TCP streams into one gateway core for 10 minutes (docs/gateway.md)
+bench-streams: install
+	$(PYTHON) -m benchmarks.streams --streams 1000 --seconds 600 --out reports/bench
 
 bench-smoke: install
 	$(PYTHON) -m benchmarks.run --smoke --out reports/bench-smoke

@@ -5,7 +5,8 @@
 Steps, each in its own process so that no runtime measurement shares a process with TensorFlow:
 windows (HAPT via trainer.data, else a synthetic recording) -> ``benchmarks.models`` (TF: convert,
 time Keras) -> ``benchmarks.latency`` per runtime variant -> instruction counts -> cold start and
-RSS -> end to end over a pty -> energy -> ``benchmarks.batch`` (batch.json, batch.md) -> report.
+RSS -> end to end over a pty -> energy -> ``benchmarks.batch`` (batch.json, batch.md) ->
+``benchmarks.streams`` (streams.json: many TCP streams into one gateway core) -> report.
 ``--smoke`` does all of it with few repetitions.
 """
 
@@ -173,6 +174,7 @@ def bench(out: Path, *, smoke: bool, bundle: Path | None, run: Path | None, data
             res["errors"].append("no int8 model of ours: cold start and end-to-end skipped")
         res["energy"] = _energy(variants, windows, norm, spec, s["seconds"])
     res["batch"] = _batch(out, smoke, bundle)
+    res["streams"] = _streams(out, smoke)
     res["ratios"] = report.ratios(res["variants"], BASELINE)
     res["privacy_utility"] = _privacy(manifest)
     res["machine"]["loadavg_end"] = os.getloadavg()
@@ -209,6 +211,21 @@ def _batch(out: Path, smoke: bool, bundle: Path | None) -> dict[str, Any]:
     if p.returncode != 0:
         return {"error": f"batch benchmark failed: {p.stderr.strip()[-300:]}"}
     result: dict[str, Any] = json.loads((out / "batch.json").read_text(encoding="utf-8"))
+    return result
+
+
+def _streams(out: Path, smoke: bool) -> dict[str, Any]:
+    """``benchmarks.streams`` (1,000 TCP streams into one gateway core; 60 s here, ``make bench-streams``
+    runs the 10 min target) in its own process; it writes streams.json into ``out``."""
+    args = ["-m", "benchmarks.streams", "--out", str(out), *(["--smoke"] if smoke else ["--seconds", "60"])]
+    try:
+        p = _py(args, 600)
+    except subprocess.TimeoutExpired:
+        return {"error": "streams benchmark timed out (10 min)"}
+    path = out / "streams.json"
+    if not path.is_file():
+        return {"error": f"streams benchmark failed: {p.stderr.strip()[-300:]}"}
+    result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return result
 
 

@@ -36,6 +36,7 @@ class ModelSet:
 
     members: dict[str, tuple[Manifest, Any]]
     default: str
+    estimator: tuple[Manifest, Any] | None = None  # the set's activity estimator (views.py), if any
 
     @property
     def primary(self) -> tuple[Manifest, Any]:
@@ -61,7 +62,7 @@ class ModelSet:
 
     def check_window(self, running: Any) -> None:
         """Every member's window must equal ``running`` (a WindowSpec). Raises ManifestError naming the field."""
-        for name, (m, _) in self.members.items():
+        for name, (m, _) in [*self.members.items(), *([("estimator", self.estimator)] if self.estimator else [])]:
             for f in WINDOW_FIELDS:
                 if getattr(m.window, f) != getattr(running, f):
                     raise ManifestError(f"bundle {name} has {f} {getattr(m.window, f)}, the stream runs "
@@ -92,17 +93,24 @@ def load_set(folder: str | Path, load_one: Callable[[Path], tuple[Manifest, Any]
         default = marker.read_text(encoding="utf-8", errors="replace").strip()
         if default not in names:
             raise ManifestError(f"bundle set {root}: 'default' names {default!r}, the set has {', '.join(names)}")
-    elif len(dirs) == 1:
-        default = names[0]
     else:
-        raise ManifestError(f"bundle set {root} has {len(dirs)} bundles ({', '.join(names)}) and no 'default' "
-                            "file naming the one sinks without ?view= get")  # fmt: skip
+        default = ""  # the one anonymizer of the set, once loaded (an estimator is never a default)
     members: dict[str, tuple[Manifest, Any]] = {}
+    estimators: dict[str, tuple[Manifest, Any]] = {}
     for d in dirs:
         try:
-            members[d.name] = load_one(d)
+            loaded = load_one(d)
         except (ManifestError, ModelError) as exc:
             raise type(exc)(f"bundle set member {d.name}: {exc}") from None
-    out = ModelSet(members, default)
+        (estimators if loaded[0].is_estimator else members)[d.name] = loaded
+    if len(estimators) > 1:
+        raise ManifestError(f"bundle set {root} has {len(estimators)} activity estimators ({', '.join(estimators)}); at most one")
+    if not default and len(members) != 1:
+        raise ManifestError(f"bundle set {root} has {len(members)} anonymizers ({', '.join(members)}) and no "
+                            "'default' file naming the one sinks without ?view= get")  # fmt: skip
+    default = default or next(iter(members))
+    if default not in members:
+        raise ManifestError(f"bundle set {root}: the default {default!r} is an activity estimator, not an anonymizer")
+    out = ModelSet(members, default, next(iter(estimators.values()), None))
     out.check_window(out.primary[0].window)
     return out

@@ -4,6 +4,7 @@
     edge-anonymize --ble AA:BB:CC:DD:EE:FF --sink mqtt://127.0.0.1/imu/windows?qos=1
     edge-anonymize --replay walk.imu --speed 0 --sink file:///tmp/windows.jsonl
     edge-anonymize --demo                                   # bundled model + sample trace -> stdout
+    edge-anonymize --config gateway.toml                    # [[streams]]: many streams, docs/gateway.md
     edge-anonymize list-ports
 
 Exit codes: 0 ok (also after SIGTERM/SIGINT), 2 usage/config, 3 bundle/model, 4 source (also a
@@ -28,10 +29,11 @@ from .config import RuntimeConfig, default_sink_url, load_config, with_overrides
 from .errors import ConfigError, EdgeError, ManifestError, ModelError, SinkError, SourceError, StreamMismatchError
 from .native_log import native_info_filtered
 
-__all__ = ["main", "build_parser", "DEFAULT_BUNDLE", "SAMPLE_TRACE", "EXIT_CODES"]
+__all__ = ["main", "build_parser", "DEFAULT_BUNDLE", "ESTIMATOR_BUNDLE", "SAMPLE_TRACE", "EXIT_CODES"]
 
 BUNDLED = Path(__file__).resolve().parent / "bundled"
 DEFAULT_BUNDLE = BUNDLED / "hapt-magnitude"
+ESTIMATOR_BUNDLE = BUNDLED / "activity"  # the on-device activity estimator a bundle set may include (views.py)
 SAMPLE_TRACE = BUNDLED / "sample.imu"
 EXIT_CODES: dict[type[EdgeError], int] = {
     StreamMismatchError: 5, ConfigError: 2, ManifestError: 3, ModelError: 3, SourceError: 4, SinkError: 6,
@@ -209,6 +211,10 @@ def _load_model(bundle: Path, cfg: Any, *, quiet: bool) -> tuple[Any, Any]:
     if not manifest.gate_passed:
         log.warning("UNGATED: model %s did not pass its release gate (--allow-ungated)", manifest.model_version)
     with native_info_filtered(quiet):
+        if manifest.is_estimator:  # a set's activity estimator (views.py), never a releasing model
+            from .estimator import Estimator
+
+            return manifest, Estimator(manifest, num_threads=cfg.model.num_threads)
         anonymizer = Anonymizer(manifest, num_threads=cfg.model.num_threads)
     return manifest, anonymizer
 
@@ -237,18 +243,26 @@ def run(a: Args) -> int:
     models = load_models(bundle)
     manifest, anonymizer = models.primary
     _check_start(cfg, manifest.window.length)
-    source = _build_source(a, cfg)
     urls = cfg.sinks.urls or (["stdout://"] if a.demo else [default_sink_url()])
-    sinks = _open_sinks(urls)
     metrics = Metrics(ungated=models.ungated)
     notifier = Notifier() if cfg.runtime.watchdog else Notifier({})
-    try:
-        pipe = Pipeline(source, manifest, anonymizer, sinks, cfg, models=models, metrics=metrics,
-                        watchdog=Watchdog(notifier))  # fmt: skip
-    except EdgeError:  # a sink's ?view= that the set does not have
-        for sink in sinks:
-            sink.close(timeout=1.0)
-        raise
+    source = None
+    if cfg.streams and not (a.port or a.ble or a.replay or a.tcp or a.source or a.demo):  # [[streams]]: gateway.py
+        from .gateway import Gateway
+
+        pipe: Any = Gateway(cfg, models, urls, metrics=metrics, watchdog=Watchdog(notifier))
+        what = f"{len(cfg.streams)} stream source(s) ({', '.join(s.name for s in cfg.streams)})"
+    else:
+        source = _build_source(a, cfg)
+        sinks = _open_sinks(urls)
+        try:
+            pipe = Pipeline(source, manifest, anonymizer, sinks, cfg, models=models, metrics=metrics,
+                            watchdog=Watchdog(notifier))  # fmt: skip
+        except EdgeError:  # a sink's ?view= that the set does not have
+            for sink in sinks:
+                sink.close(timeout=1.0)
+            raise
+        what = f"source {source.url}"
 
     signalled: list[int] = []
 
@@ -264,8 +278,8 @@ def run(a: Args) -> int:
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     old[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda signum, frame: reloader.request())
     views = "" if len(models.members) == 1 else f" (set of {len(models.members)}: {', '.join(sorted(models.members))})"
-    log.info("model %s (%s)%s, window %d@%g Hz stride %d, source %s, %d sink(s)", manifest.model_version,
-             anonymizer.backend, views, pipe.spec.length, pipe.spec.rate_hz, pipe.spec.stride, source.url, len(sinks))  # fmt: skip
+    log.info("model %s (%s)%s, window %d@%g Hz stride %d, %s, %d sink URL(s)", manifest.model_version,
+             anonymizer.backend, views, pipe.spec.length, pipe.spec.rate_hz, pipe.spec.stride, what, len(urls))  # fmt: skip
     try:
         pipe.run()
     finally:
@@ -273,7 +287,7 @@ def run(a: Args) -> int:
             signal.signal(s, handler)
         reloader.close()
         notifier.close()
-    if source.url.startswith("replay://") and metrics.counters["windows"] == 0 and not signalled:
+    if source is not None and source.url.startswith("replay://") and metrics.counters["windows"] == 0 and not signalled:
         log.warning("the recording ended without one window (%d frame(s) decoded; a window needs %d samples)",
                     pipe.decoder.stats().get("frames", 0), pipe.spec.length)  # fmt: skip
     return 0

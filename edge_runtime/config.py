@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import types
 import typing
@@ -24,9 +25,11 @@ from typing import Any
 
 from .errors import ConfigError
 
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
 __all__ = [
     "SourceConfig", "ModelConfig", "WindowConfig", "StreamConfig", "SinkConfig", "RuntimeOptions",
-    "RuntimeConfig", "load_config", "from_dict", "with_overrides", "default_sink_url",
+    "StreamEntry", "GatewayConfig", "RuntimeConfig", "load_config", "from_dict", "with_overrides", "default_sink_url",
 ]  # fmt: skip
 
 
@@ -84,6 +87,25 @@ class RuntimeOptions:
 
 
 @dataclass(frozen=True)
+class StreamEntry:
+    """One ``[[streams]]`` table: a named source of the multi-stream gateway (edge_runtime/gateway.py)."""
+
+    name: str = ""  # in every record and in {stream} sink URLs; a listener's connections get name-<hmac8>
+    url: str = ""  # serial:// ble:// tcp:// replay:// (one stream) or tcp-listen://host:port?max=N (many)
+    device_id: str = ""  # hex device id to accept (HELLO); "" = any
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    max_streams: int = 2000  # streams open at once, all sources together; a connection beyond is refused
+    max_batch: int = 256  # windows per interpreter call at most
+    stall_timeout_s: float = 10.0  # a listener connection silent this long is closed (counted)
+    hello_timeout_s: float = 5.0  # a connection without a valid HELLO this long after connecting is closed
+    secret: str = ""  # HMAC key for listener stream names; "" = generated once and kept in state_file
+    state_file: str = ""  # where the generated secret lives; "" = $STATE_DIRECTORY or ~/.local/state
+
+
+@dataclass(frozen=True)
 class RuntimeConfig:
     source: SourceConfig = field(default_factory=SourceConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -91,6 +113,8 @@ class RuntimeConfig:
     stream: StreamConfig = field(default_factory=StreamConfig)
     sinks: SinkConfig = field(default_factory=SinkConfig)
     runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    streams: list[StreamEntry] = field(default_factory=list)  # [[streams]]: when set, the CLI runs the gateway
 
     def __post_init__(self) -> None:
         _check(self)
@@ -115,6 +139,10 @@ def _check(c: RuntimeConfig) -> None:
         ("runtime.status_interval_s", c.runtime.status_interval_s >= 0),
         ("runtime.drain_timeout_s", c.runtime.drain_timeout_s > 0),
         ("runtime.log_level", c.runtime.log_level.lower() in ("debug", "info", "warning", "error")),
+        ("gateway.max_streams", c.gateway.max_streams >= 1),
+        ("gateway.max_batch", c.gateway.max_batch >= 1),
+        ("gateway.stall_timeout_s", c.gateway.stall_timeout_s > 0),
+        ("gateway.hello_timeout_s", c.gateway.hello_timeout_s > 0),
     ]
     for key, ok in rules:
         if not ok:
@@ -124,6 +152,25 @@ def _check(c: RuntimeConfig) -> None:
             int(c.stream.device_id, 16)
         except ValueError:
             raise ConfigError("config value stream.device_id must be hexadecimal") from None
+    _check_streams(c.streams)
+
+
+def _check_streams(streams: list[StreamEntry]) -> None:
+    """Names are unique and safe inside a topic, path or URL ({stream} templates); every entry has a URL."""
+    seen: set[str] = set()
+    for i, s in enumerate(streams):
+        if not _NAME.fullmatch(s.name):
+            raise ConfigError(f"config value streams[{i}].name must be 1..64 of A-Z a-z 0-9 _ . - (got {s.name!r})")
+        if s.name in seen:
+            raise ConfigError(f"config value streams[{i}].name {s.name!r} is used twice")
+        if not s.url:
+            raise ConfigError(f"config value streams[{i}].url is missing")
+        if s.device_id:
+            try:
+                int(s.device_id, 16)
+            except ValueError:
+                raise ConfigError(f"config value streams[{i}].device_id must be hexadecimal") from None
+        seen.add(s.name)
 
 
 def _type_ok(value: Any, tp: Any) -> bool:
@@ -140,6 +187,15 @@ def _type_ok(value: Any, tp: Any) -> bool:
     return isinstance(value, tp)
 
 
+def _table_list_item(tp: Any) -> Any:
+    """The dataclass of a ``list[Dataclass]`` field (a TOML array of tables), else None."""
+    if typing.get_origin(tp) is list:
+        (item,) = typing.get_args(tp)
+        if dataclasses.is_dataclass(item):
+            return item
+    return None
+
+
 def _section(cls: type[Any], d: dict[str, Any], prefix: str, base: Any) -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
@@ -148,7 +204,12 @@ def _section(cls: type[Any], d: dict[str, Any], prefix: str, base: Any) -> Any:
         if key not in names:
             raise ConfigError(f"unknown config key {prefix}{key} (known: {', '.join(sorted(names))})")
         tp = hints[key]
-        if dataclasses.is_dataclass(tp):
+        item = _table_list_item(tp)
+        if item is not None:
+            if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+                raise ConfigError(f"config key {prefix}{key} must be an array of tables ([[{prefix}{key}]])")
+            changes[key] = [_section(item, v, f"{prefix}{key}[{i}].", item()) for i, v in enumerate(value)]
+        elif dataclasses.is_dataclass(tp):
             if not isinstance(value, dict):
                 raise ConfigError(f"config key {prefix}{key} must be a table")
             changes[key] = _section(tp, value, f"{prefix}{key}.", getattr(base, key))  # type: ignore[arg-type]

@@ -125,6 +125,9 @@ class Anonymizer:
     """
 
     def __init__(self, manifest: Manifest, *, num_threads: int = 1) -> None:
+        if manifest.is_estimator and type(self) is Anonymizer:
+            raise ModelError(f"bundle {manifest.model_version} is an activity estimator, not an anonymizer: "
+                             "it releases nothing (use it as a set's 'estimator' member)")  # fmt: skip
         if tuple(manifest.input.shape) != manifest.window.shape:
             raise ModelError(
                 f"manifest input shape {manifest.input.shape} is not the window shape {manifest.window.shape}"

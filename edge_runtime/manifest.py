@@ -92,10 +92,16 @@ class Manifest:
     root: Path = Path(".")
     signed_by: str = ""  # id of the trusted key whose signature was verified at load
     unverified: str = ""  # why the signature was not verified, when loaded with allow_unsigned
+    labels: tuple[str, ...] = ()  # an activity estimator's classes (output = their probabilities); () = anonymizer
 
     @property
     def model_path(self) -> Path:
         return self.root / self.model.file
+
+    @property
+    def is_estimator(self) -> bool:
+        """An activity estimator (``edge_runtime.estimator``), not an anonymizer: it releases nothing."""
+        return bool(self.labels)
 
     @property
     def gate_passed(self) -> bool:
@@ -116,7 +122,7 @@ class Manifest:
             "training": self.training,
             "evaluation": self.evaluation,
             "artifacts": [a.to_dict() for a in self.artifacts],
-        }
+        } | ({"labels": list(self.labels)} if self.labels else {})
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], root: Path = Path(".")) -> Manifest:
@@ -138,9 +144,16 @@ class Manifest:
                 evaluation=dict(d.get("evaluation", {})),
                 artifacts=tuple(Artifact.from_dict(a) for a in d.get("artifacts", [])),
                 root=root,
+                labels=_labels(d.get("labels", [])),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ManifestError(f"manifest is malformed: {type(exc).__name__}: {exc}") from exc
+
+
+def _labels(v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v) or len(set(v)) != len(v):
+        raise ValueError("labels must be a list of distinct non-empty names")
+    return tuple(v)
 
 
 def sha256_file(path: Path) -> str:

@@ -1,9 +1,9 @@
 """Wires the stages, nothing else: source -> decoder -> windower -> normalizer/interpreter -> sinks.
 
-Two threads. The *reader* owns the source: it reads byte chunks into a bounded queue (a live
-device's overflow is dropped and counted, the decoder then sees a sequence gap; a recording waits
-for room instead, so an unpaced replay loses nothing) and reconnects on loss with capped
-exponential backoff (paho-style, clock and sleep injectable). The *processor* (the caller's thread)
+Two threads. The *reader* (``reader.SourceReader``, shared with the gateway) owns the source: it
+reads byte chunks into a bounded queue (a live device's overflow is dropped and counted, the
+decoder then sees a sequence gap; a recording waits for room instead, so an unpaced replay loses
+nothing) and reconnects on loss with capped exponential backoff. The *processor* (the caller's thread)
 decodes, windows, runs the model and hands ``AnonymizedWindow`` records to sinks. ``swap()``
 (SIGHUP) hands it a new, fully loaded model that takes over at the next window boundary. With a live
 device a sink's ``send`` never blocks (a full sink drops and counts); with a recording every sink
@@ -25,20 +25,27 @@ from typing import Any
 from .backoff import Backoff
 from .bundleset import ModelSet
 from .config import RuntimeConfig
+from .contract import WindowSpec
 from .decoder import Block, Gap, StreamDecoder, StreamInfo, check_stream
 from .errors import EdgeError, SourceError
 from .interpreter import Anonymizer
 from .manifest import Manifest
 from .metrics import Metrics, write_json
-from .sinks.base import AnonymizedWindow, Sink
+from .reader import EOF, RECONNECT, SourceReader
+from .sinks.base import Sink, send_counted
 from .sources.base import Source
+from .views import Views
 from .watchdog import Notifier, Watchdog
 from .windower import Window, Windower, stream_windows
 
-__all__ = ["Backoff", "Pipeline"]
+__all__ = ["Backoff", "Pipeline", "window_spec"]
 
 log = logging.getLogger("edge_anonymize")
-_RECONNECT, _EOF = object(), object()
+
+
+def window_spec(manifest: Manifest, cfg: RuntimeConfig) -> WindowSpec:
+    """The manifest's window with the configured stride (0 = the manifest's)."""
+    return manifest.window.with_stride(cfg.window.stride) if cfg.window.stride else manifest.window
 
 
 class Pipeline:
@@ -68,21 +75,20 @@ class Pipeline:
         self.metrics = metrics or Metrics(ungated=self.models.ungated)
         self.watchdog = watchdog or Watchdog(Notifier({}))
         self._stop = threading.Event()
-        self._sleep = sleep or self._stop.wait
         self._clock = clock
-        self.spec = manifest.window.with_stride(cfg.window.stride) if cfg.window.stride else manifest.window
+        self.spec = window_spec(manifest, cfg)
         self.decoder = StreamDecoder(cfg.stream)
-        self.windower = Windower(self.spec.length, self.spec.stride, len(self.spec.channels),
-                                 max_interp=cfg.window.max_interp, period_us=1e6 / self.spec.rate_hz)  # fmt: skip
-        self.backoff = Backoff(cfg.source.reconnect_min_s, cfg.source.reconnect_max_s)
+        self.windower = Windower.for_spec(self.spec, cfg.window.max_interp)
         self.stream = cfg.stream.name
         self._q: queue.Queue[object] = queue.Queue(maxsize=cfg.source.queue_chunks)
-        self._reader: threading.Thread | None = None
-        self._fatal: BaseException | None = None
+        self._reader = SourceReader(source, self._q, cfg.source, self.metrics, self._stop, watchdog=self.watchdog,
+                                    sleep=sleep, clock=clock)  # fmt: skip
+        self.backoff = self._reader.backoff
         self._window_id = 0
         self.metrics.section("decoder", self.decoder.stats)
         self.metrics.section("windower", lambda: self.windower.counts)
         self.metrics.section("sinks", self._sink_stats)
+        self.metrics.section("views", lambda: {"deleted": dict(self._routes.deleted), "model_runs": dict(self._routes.calls)})
         self.metrics.section("bundle", lambda: {"model_version": self.manifest.model_version,
                                                 "signed_by": self.manifest.signed_by,
                                                 "unsigned": bool(self.manifest.unverified), "swaps": self.swaps})  # fmt: skip
@@ -95,12 +101,9 @@ class Pipeline:
             for sink in self.sinks:
                 sink.apply_backpressure()
 
-    def _route(self, models: ModelSet) -> list[tuple[str, Manifest, Anonymizer, list[Sink]]]:
-        """(view, manifest, model, its sinks) per view in use: each model runs once per window."""
-        by_view: dict[str, list[Sink]] = {}
-        for sink in self.sinks:
-            by_view.setdefault(models.view_of(getattr(sink, "view", "")), []).append(sink)
-        return [(v, *models.members[v], sinks) for v, sinks in by_view.items()]
+    def _route(self, models: ModelSet) -> Views:
+        """Each sink's view over ``models`` (views.py): each model runs at most once per window."""
+        return Views(models, self.sinks)
 
     def swap(self, new: ModelSet | tuple[Manifest, Anonymizer]) -> None:
         """Run the models of ``new`` (a set, or one ``(manifest, anonymizer)``) from the next window on; thread-safe.
@@ -122,7 +125,8 @@ class Pipeline:
         pending, self._pending = self._pending, None
         if pending is not None:
             old = self.manifest.model_version
-            self.models, self._routes = pending, self._route(pending)
+            self.models, old_routes, self._routes = pending, self._routes, self._route(pending)
+            self._routes.carry_counts(old_routes)  # counters stay monotonic across a swap
             self.manifest, self.anonymizer = pending.primary
             self.metrics.ungated = pending.ungated
             self.swaps += 1
@@ -146,74 +150,6 @@ class Pipeline:
             for i, (n, s) in enumerate(zip(names, self.sinks, strict=True))
         }
 
-    # -- reader thread -------------------------------------------------------------------------
-
-    def _put_waiting(self, item: object) -> None:
-        while not self._stop.is_set():
-            try:
-                self._q.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def _read_loop(self) -> None:
-        timeout = self.cfg.source.read_timeout_s
-        opened_once = False
-        try:
-            while not self._stop.is_set():
-                try:
-                    self.source.open()
-                except SourceError as exc:
-                    if not opened_once and not self.cfg.source.wait:
-                        raise  # interactive start: a wrong port is an error, not a wait
-                    self._lost(exc)
-                    continue
-                opened_once = True
-                self.metrics.state = "connected"
-                log.info("source connected: %s", self.source.url)
-                try:
-                    while not self._stop.is_set():
-                        data = self.source.read(timeout)
-                        self.watchdog.beat("reader")
-                        if not data:
-                            continue
-                        self.backoff.reset()
-                        if self.source.can_wait:
-                            self._put_waiting(data)
-                            continue
-                        try:
-                            self._q.put_nowait(data)
-                        except queue.Full:
-                            self.metrics.add("queue_overflow")
-                except SourceError as exc:
-                    self.source.close()
-                    self._put_waiting(_RECONNECT)
-                    self.metrics.add("reconnects")
-                    self._lost(exc)
-                except EOFError:
-                    self.source.close()
-                    self._put_waiting(_EOF)
-                    return
-            self.source.close()
-        except BaseException as exc:  # a bug in a source must end the run, not hang it
-            self._fatal = exc
-            self.source.close()
-            self._stop.set()
-
-    def _lost(self, exc: SourceError) -> None:
-        self.metrics.add("source_errors")
-        self.metrics.state = "reconnecting"
-        self.metrics.last_error = str(exc)[:200]
-        delay = self.backoff.next_delay()
-        log.warning("%s; retrying in %.1f s", exc, delay)
-        end = self._clock() + delay
-        while not self._stop.is_set():  # keep the watchdog fed while waiting: backing off is progress
-            self.watchdog.beat("reader")
-            left = end - self._clock()
-            if left <= 0:
-                break
-            self._sleep(min(left, 1.0))
-
     # -- processor (caller's thread) -----------------------------------------------------------
 
     def run(self) -> None:
@@ -223,7 +159,6 @@ class Pipeline:
             StreamMismatchError: the device's HELLO does not match the manifest.
             EdgeError: another fatal error (the source thread's, re-raised here).
         """
-        self._reader = threading.Thread(target=self._read_loop, name="edge-reader", daemon=True)
         self._reader.start()
         self.watchdog.notifier.notify("READY=1")
         next_status = self._clock() + (self.cfg.runtime.status_interval_s or float("inf"))
@@ -235,7 +170,7 @@ class Pipeline:
                     self.metrics.state = "draining"
                     self.watchdog.notifier.notify("STOPPING=1")
                 if deadline is not None and (
-                    self._clock() > deadline or (self._q.empty() and not self._reader.is_alive())
+                    self._clock() > deadline or (self._q.empty() and not self._reader.thread.is_alive())
                 ):
                     break
                 try:
@@ -247,9 +182,9 @@ class Pipeline:
                 if self._clock() >= next_status:
                     next_status = self._clock() + self.cfg.runtime.status_interval_s
                     self.report()
-                if item is _EOF:
+                if item is EOF:
                     break
-                if item is _RECONNECT:
+                if item is RECONNECT:
                     self._handle(self.decoder.reset())
                 elif isinstance(item, bytes):
                     self.metrics.add("chunks")
@@ -258,15 +193,16 @@ class Pipeline:
         finally:
             self._stop.set()
             self._shutdown(deadline)
-        if self._fatal is not None:
-            if isinstance(self._fatal, EdgeError):
-                raise self._fatal
-            raise SourceError(f"source failed: {type(self._fatal).__name__}") from self._fatal
+        fatal = self._reader.fatal
+        if fatal is not None:
+            if isinstance(fatal, EdgeError):
+                raise fatal
+            raise SourceError(f"source failed: {type(fatal).__name__}") from fatal
 
     def _shutdown(self, deadline: float | None) -> None:
         self.metrics.state = "stopped"
-        if self._reader is not None:
-            self._reader.join(timeout=max(self.cfg.source.read_timeout_s * 2, 1.0))
+        if self._reader.thread.ident is not None:
+            self._reader.thread.join(timeout=max(self.cfg.source.read_timeout_s * 2, 1.0))
         if self.source.can_wait and not self._stop_requested:  # a recording's end: let every sink catch up
             for sink in self.sinks:
                 if not sink.flush():
@@ -306,20 +242,11 @@ class Pipeline:
         if self._pending is not None:
             self._take_pending()
         t0, now = time.perf_counter(), time.time()
-        for name, manifest, anonymizer, sinks in self._routes:
-            out = AnonymizedWindow(
-                window_id=self._window_id, stream=self.stream, start_sample=w.start, t_device_us=w.t_us,
-                t_gateway=now, rate_hz=self.spec.rate_hz, channels=self.spec.channels,
-                units=self.spec.units, data=anonymizer.run(w.data), flags=w.flag_names,
-                model_version=manifest.model_version, view=name,
-            )  # fmt: skip
-            self.metrics.interpreter.add(anonymizer.last_invoke_s)
-            for sink in sinks:
-                try:
-                    sink.send(out)
-                except Exception as exc:  # a broken sink is counted, never allowed to stop acquisition
-                    sink.stats.errors += 1
-                    sink.stats.last_error = type(exc).__name__
+        common = {"window_id": self._window_id, "stream": self.stream, "start_sample": w.start, "t_device_us": w.t_us,
+                  "t_gateway": now, "rate_hz": self.spec.rate_hz, "channels": self.spec.channels,
+                  "units": self.spec.units, "flags": w.flag_names}  # fmt: skip
+        for sinks, out in self._routes.records(common, w.data, self.metrics):
+            send_counted(sinks, out)
         self._window_id += 1
         self.metrics.add("windows")
         self.metrics.window.add(time.perf_counter() - t0)

@@ -52,6 +52,10 @@ def encode(data: bytes) -> bytes:
 def decode(data: bytes) -> bytes:
     """Decode one COBS block sequence (without the trailing delimiter).
 
+    Each code byte after the first sits exactly where the decoded zero it stands for goes, so the
+    output is the input without its first byte, those code bytes set to 0 (removed after a full
+    0xFF block): the loop only walks the code chain, it copies nothing (a gateway decodes every frame).
+
     Raises:
         CobsError: a zero byte in the input, or a code byte pointing past the end.
     """
@@ -59,15 +63,25 @@ def decode(data: bytes) -> bytes:
         raise TypeError("decode() needs bytes, not str")
     if 0 in data:
         raise CobsError("zero byte found in input")
-    out = bytearray()
-    idx, n = 0, len(data)
+    out = bytearray(data)
+    full: list[int] = []  # code bytes after a 0xFF block: no zero there
+    idx, prev, n = 0, 0, len(data)
     while idx < n:
         code = data[idx]
-        end = idx + code
-        if end > n:
+        if idx + code > n:
             raise CobsError("not enough input bytes for length code")
-        out += data[idx + 1 : end]
-        idx = end
-        if idx < n and code < 0xFF:
-            out.append(0)
-    return bytes(out)
+        if idx:
+            if prev == 0xFF:
+                full.append(idx)
+            else:
+                out[idx] = 0
+        prev = code
+        idx += code
+    if not full:
+        return bytes(out[1:])
+    keep, start = [], 1
+    for k in full:
+        keep.append(out[start:k])
+        start = k + 1
+    keep.append(out[start:])
+    return b"".join(keep)

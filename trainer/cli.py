@@ -6,6 +6,7 @@
     aae evaluate --baselines-only --data ../shared/datasets --cross sisfall --out reports/
     aae export --run runs/hapt --data ../shared/datasets/uci-hapt --out bundle/ --signing-key KEY
     aae keygen ~/.config/aae/signing.key      (Ed25519 pair to sign bundles with; needs no TensorFlow)
+    aae estimator --data ../shared/datasets --out bundle-activity/ --signing-key KEY   (on-device activity estimate)
 
 Every trainer error prints one line and exits 2, also a command whose extra is not installed
 (``aae train`` in an edge-only install: "pip install 'edge-anonymize[train]'"); ``--debug`` shows
@@ -58,7 +59,8 @@ def _parse_override(item: str) -> tuple[str, object]:
 
 # command -> (extra, modules it cannot run without): checked before any data is loaded
 _NEEDS = {"train": ("train", ("tensorflow", "keras")), "evaluate": ("train", ("tensorflow", "keras", "aeon", "sklearn")),
-          "export": ("export", ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime"))}  # fmt: skip
+          "export": ("export", ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime")),
+          "estimator": ("train", ("tensorflow", "keras"))}  # fmt: skip
 
 
 def _missing(name: str) -> bool:
@@ -112,6 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--baselines-only", action="store_true", help="with --cross and --out: only raw, 10/5 Hz, label-only")
     e.add_argument("--taxonomy", choices=("fine", "coarse"), default=None, help="activity labels of --cross targets")
     e.add_argument("--stride", type=int, default=None, help="evaluation window stride (default: the run's, or 64)")
+    a = sub.add_parser("estimator", help="train and export the on-device activity estimator (runtime views: label, "
+                       "delete, switch); needs the [train] and [export] extras")
+    a.add_argument("--data", required=True, help="parent folder of the dataset roots (or NAME=DIR, repeatable)",
+                   action="append", dest="eval_data", metavar="DIR|NAME=DIR")
+    a.add_argument("--datasets", default="hapt,sisfall", help="datasets to train on, coarse taxonomy (comma separated)")
+    a.add_argument("--bundle", default=None, help="anonymizer bundle whose window it must share (default: the shipped one)")
+    a.add_argument("--out", required=True, help="bundle folder to write")
+    a.add_argument("--signing-key", default=None, help="Ed25519 private key to sign the bundle with")
+    a.add_argument("--quick", action="store_true", help="3,000 training windows, 2 epochs (smoke test)")
     try:
         from export.cli import build_parser as build_export
 
@@ -159,6 +170,8 @@ def _dispatch(args: Args) -> int:
         return 0
     if args.command == "evaluate":
         return _evaluate(args)
+    if args.command == "estimator":
+        return _estimator(args)
     if args.command == "keygen":
         from export.keygen import run as run_keygen
 
@@ -168,6 +181,30 @@ def _dispatch(args: Args) -> int:
 
         return int(run_export(args))
     raise TrainerError(f"unknown command {args.command}")
+
+
+def _estimator(args: Args) -> int:
+    from edge_runtime.cli import DEFAULT_BUNDLE
+    from edge_runtime.errors import EdgeError
+    from edge_runtime.manifest import load
+    from edge_runtime.signing import load_private_key
+    from export.convert import ExportError
+    from export.estimator import export_estimator
+
+    from .crosscli import parse_data
+    from .data.catalog import dataset_list
+    from .estimator import EstimatorConfig, train_estimator
+
+    try:
+        key = load_private_key(args.signing_key) if args.signing_key else None  # a wrong key fails before training
+        window = load(args.bundle or DEFAULT_BUNDLE).window
+        cfg = EstimatorConfig(datasets=dataset_list([d.strip() for d in args.datasets.split(",") if d.strip()]), **({"max_train": 3000, "epochs": 2} if args.quick else {}))
+        trained = train_estimator(parse_data(args.eval_data), window, cfg, log=lambda line: print(line, flush=True))
+        m = export_estimator(trained, args.out, signing_key=key, log=lambda line: print(line, flush=True))
+    except (EdgeError, ExportError) as exc:
+        raise TrainerError(str(exc)) from None
+    print(f"aae estimator: {m.model_version} -> {m.root} ({'gate passed' if m.gate_passed else 'gate FAILED'})")
+    return 0 if m.gate_passed else 1
 
 
 def _evaluate(args: Args) -> int:

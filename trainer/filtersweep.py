@@ -5,7 +5,8 @@
 
 A filter is ``raw``, ``lp5``/``lp10`` (the resampling baselines), or ``<cutoff Hz>`` with an optional
 ``c`` (centre every window's |acc| offset) or ``g<tau>`` (centre windows that move: ``trainer.baselines.
-release_filter``'s ``keep_static_mad``). One JSON line per filter on stdout. The evaluator is
+release_filter``'s ``keep_static_mad``), or ``A|B@ACTIVITY,...`` (dynamic: B where the shipped activity
+estimator says one of them, else A). One JSON line per filter on stdout. The evaluator is
 ``EvalConfig.quick`` with 2 activity and 2 CNN seeds and 2,000 MiniRocket kernels unless ``--full``: these
 are screening numbers, ranked against each other on one split; the release gate's are the measurement.
 Why it exists: docs/results.md's choice of the shipped filter was made with it, on two datasets.
@@ -35,8 +36,38 @@ KEYS = ("identity_max", "identity_max_attacker", "identity_session", "gender_max
         "activity_f1", "chance")  # fmt: skip
 
 
+def _dynamic(text: str, ws: Any) -> Any:
+    """``"A|B@walk,jog"``: release A, and B on windows the shipped activity estimator calls walk or jog
+    (edge_runtime/views.py's ``switch``, measured offline on the same windows)."""
+    first, _, rest = text.partition("|")
+    second, at, labels = rest.partition("@")
+    if not at:
+        raise TrainerError(f"filter {text!r}: a dynamic filter is A|B@ACTIVITY[,ACTIVITY]")
+    a, b = parse_filter(first, ws), parse_filter(second, ws)
+    from edge_runtime.cli import ESTIMATOR_BUNDLE
+    from edge_runtime.estimator import Estimator
+    from edge_runtime.manifest import load
+
+    est = Estimator(load(ESTIMATOR_BUNDLE))
+    want = set(labels.split(","))
+    if want - set(est.labels):
+        raise TrainerError(f"filter {text!r}: unknown activity; the estimator knows {', '.join(est.labels)}")
+
+    def release(x: Any) -> Any:
+        import numpy as np
+
+        pick = np.array([est.estimate(w)[0] in want for w in x])
+        out = np.array(x if a is None else a(x), np.float32, copy=True)
+        out[pick] = x[pick] if b is None else b(x[pick])
+        return out
+
+    return release
+
+
 def parse_filter(text: str, ws: Any) -> Any:
     """``"2.5g0.24"`` -> the release callable (None for raw)."""
+    if "|" in text:
+        return _dynamic(text, ws)
     if text in ("raw", "lp5", "lp10"):
         return baseline_transforms(ws, (text,))[text]
     m = _SPEC.match(text)

@@ -28,7 +28,8 @@ from urllib.parse import parse_qs
 
 import numpy as np
 
-__all__ = ["AnonymizedWindow", "SinkStats", "Sink", "QueuedSink", "MemorySink", "url_options", "flag", "WAIT_S"]
+__all__ = ["AnonymizedWindow", "SinkStats", "Sink", "QueuedSink", "MemorySink", "url_options", "flag", "WAIT_S",
+           "send_counted"]
 
 log = logging.getLogger("edge_anonymize")
 WAIT_S = 10.0  # a sink without progress this long is stalled (well inside the unit's WatchdogSec=30)
@@ -59,7 +60,10 @@ class AnonymizedWindow:
         data: ``(length, channels)`` float32 anonymized samples, in ``units``.
         flags: quality flags, e.g. ``("interpolated",)`` when a short gap was filled.
         model_version: the bundle's model version.
-        view: the bundle-set member that made ``data`` ("default" for a single bundle; see bundleset.py).
+        view: the bundle-set member that made ``data`` ("default" for a single bundle; see bundleset.py),
+            ``label`` for a label-only release, ``NAME@RATEHz`` for a generalized one (views.py).
+        activity, activity_p: the on-device activity estimate and its probability, only in a
+            label-only release (then ``data`` is empty: no samples at all).
     """
 
     window_id: int
@@ -74,9 +78,11 @@ class AnonymizedWindow:
     flags: tuple[str, ...] = ()
     model_version: str = ""
     view: str = "default"
+    activity: str | None = None
+    activity_p: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "type": "anonymized_window",
             "stream": self.stream,
             "window_id": self.window_id,
@@ -91,10 +97,23 @@ class AnonymizedWindow:
             "view": self.view,
             "data": np.round(self.data.astype(np.float64), 5).tolist(),
         }
+        if self.activity is not None:
+            d |= {"activity": self.activity, "activity_p": self.activity_p}
+        return d
 
     def to_json(self) -> bytes:
         """One compact JSON line (no trailing newline)."""
         return json.dumps(self.to_dict(), separators=(",", ":")).encode()
+
+
+def send_counted(sinks: list[Sink], window: AnonymizedWindow) -> None:
+    """Send to every sink; a broken sink is counted, never allowed to stop acquisition."""
+    for sink in sinks:
+        try:
+            sink.send(window)
+        except Exception as exc:
+            sink.stats.errors += 1
+            sink.stats.last_error = type(exc).__name__
 
 
 @dataclass

@@ -4,6 +4,7 @@
     ble://AA:BB:CC:DD:EE:FF               sources/ble.py (bleak; bumble transports for tests)
     replay:///path/rec.imu?speed=1        sources/replay.py (recorded wire bytes)
     tcp://127.0.0.1:7000                  sources/tcp.py (emulator over TCP)
+    tcp-listen://0.0.0.0:7000?max=2000    sources/tcp_listen.py: many devices, gateway only (not a Source)
 """
 
 from __future__ import annotations

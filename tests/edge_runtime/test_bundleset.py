@@ -74,7 +74,7 @@ def test_a_single_bundle_is_a_set_of_one(bundle: Path) -> None:
 def test_refused_sets_name_what_is_wrong(bundle_set: Path, case: str) -> None:
     if case == "no default":
         (bundle_set / "default").unlink()
-        match = "has 2 bundles .* and no 'default' file"
+        match = "has 2 anonymizers .* and no 'default' file"
     elif case == "unknown default":
         (bundle_set / "default").write_text("other")
         match = "'default' names 'other', the set has shipped, tiny"

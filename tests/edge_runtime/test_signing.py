@@ -73,10 +73,19 @@ def one_line(err: str) -> str:
     return lines[0]
 
 
-def test_shipped_bundle_is_signed_by_the_packaged_project_key() -> None:
-    (project,) = [load_public_key(p) for p in sorted(PACKAGE_KEYS.glob("*.pub"))]
-    m = load(DEFAULT_BUNDLE, keys=trusted_keys(system_dir=None))
-    assert m.signed_by == project.key_id and not m.unverified
+def test_shipped_bundles_are_signed_by_the_packaged_project_keys() -> None:
+    """Each bundled model is signed by a key the package ships (``project.pub`` signed the release filter,
+    ``project-2.pub`` the activity estimator), and nothing else is in the keys folder."""
+    from edge_runtime.cli import ESTIMATOR_BUNDLE
+
+    packaged = {load_public_key(p).key_id: p.name for p in sorted(PACKAGE_KEYS.glob("*.pub"))}
+    assert sorted(packaged.values()) == ["project-2.pub", "project.pub"]
+    signers = {}
+    for bundle in (DEFAULT_BUNDLE, ESTIMATOR_BUNDLE):
+        m = load(bundle, keys=trusted_keys(system_dir=None, env={}))
+        assert m.signed_by in packaged and not m.unverified
+        signers[bundle.name] = packaged[m.signed_by]
+    assert signers == {"hapt-magnitude": "project.pub", "activity": "project-2.pub"}
 
 
 def test_the_wheel_ships_the_project_key() -> None:

@@ -1,0 +1,101 @@
+"""Export the activity estimator as a signed int8 bundle, with its own gate.
+
+The gate measures the bundle the runtime will run: macro-F1 on people held out of training, per
+dataset, for the Keras model, the float TFLite and the int8 TFLite (the runtime's interpreter);
+it passes when int8 is within ``max_int8_drop`` points of float on every dataset and reaches
+``min_f1`` over all. The manifest is the anonymizer's schema with ``labels``; the bundle is
+written like an anonymizer's (temp folder, fsync, one atomic swap; a failed gate lands beside it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.manifest import Artifact, Manifest, dump, load
+from edge_runtime.signing import public_of, sign_bundle
+
+from .bundle import _write, tensor_infos
+from .convert import ExportError, converter_versions, run_tflite, tflite_info, to_tflite_float, to_tflite_int8
+from .install import plan, rejected_path, swap_in
+
+__all__ = ["export_estimator", "INT8_NAME", "FLOAT_NAME"]
+
+INT8_NAME = "estimator_int8.tflite"
+FLOAT_NAME = "estimator_float.tflite"
+
+
+def _calibration(trained: Any, n: int = 600) -> np.ndarray:
+    """Normalized training windows of every class and dataset (int8 ranges must hold on all of them)."""
+    from trainer.estimator import _augment
+
+    train = np.flatnonzero(~trained.test)
+    rng = np.random.default_rng(1)
+    pick = np.sort(rng.choice(train, min(n, len(train)), replace=False))
+    x = trained.ws.x[pick]
+    from trainer.estimator import EstimatorConfig
+
+    shifted = _augment(x[: n // 3], trained.ws.spec, trained.norm, EstimatorConfig(), rng)  # other devices' offsets
+    return np.asarray(trained.norm.apply(np.concatenate([x, shifted])), np.float32)
+
+
+def export_estimator(trained: Any, out: str | os.PathLike[str], *, signing_key: Any = None, min_f1: float = 60.0,
+                     max_int8_drop: float = 1.0, log: Any = print) -> Manifest:  # fmt: skip
+    """Convert, gate and write ``trained`` (``trainer.estimator.Trained``) to ``out``; returns the manifest."""
+    from trainer.estimator import held_out_f1
+
+    target = plan(out, signed=signing_key is not None).out
+    q = to_tflite_int8(trained.model, _calibration(trained), io="int8")
+    f = to_tflite_float(trained.model)
+
+    def tfl(blob: bytes) -> Any:
+        return lambda x: run_tflite(blob, trained.norm.apply(x))
+
+    scores = {
+        "keras": held_out_f1(lambda x: np.asarray(trained.model.predict(trained.norm.apply(x), batch_size=512, verbose=0)), trained),
+        "float_tflite": held_out_f1(tfl(f), trained),
+        "int8_tflite": held_out_f1(tfl(q), trained),
+    }
+    drops = {k: round(scores["float_tflite"][k] - v, 2) for k, v in scores["int8_tflite"].items()}
+    passed = scores["int8_tflite"]["all"] >= min_f1 and all(d <= max_int8_drop for d in drops.values())
+    gate = {"passed": passed, "checks": {"int8_macro_f1_min": min_f1, "int8_drop_max": max_int8_drop,
+                                         "int8_drop": drops}}  # fmt: skip
+    log(f"estimator gate {'passed' if passed else 'FAILED'}: held-out macro-F1 int8 {scores['int8_tflite']}, "
+        f"float {scores['float_tflite']}")  # fmt: skip
+    dest = target if passed else rejected_path(target)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.tmp-"))
+    os.chmod(tmp, 0o755)
+    try:
+        sha = {name: _write(tmp / name, blob) for name, blob in ((INT8_NAME, q), (FLOAT_NAME, f))}
+        inp, outp = tensor_infos(q)
+        ws = trained.ws
+        manifest = Manifest(
+            model_version=f"activity-{sha[INT8_NAME][:12]}",
+            model=Artifact(INT8_NAME, sha[INT8_NAME], "tflite", "int8"),
+            input=inp, output=outp, window=ws.spec, normalization=trained.norm,
+            versions={**converter_versions(), **tflite_info(q)},
+            gate=gate,
+            attribution="Trained on " + ", ".join(ws.datasets or (ws.dataset,)) + " (see docs/datasets.md for each licence)",
+            training={"datasets": list(ws.datasets or (ws.dataset,)), "taxonomy": "coarse", "epochs": trained.epochs_run,
+                      "windows": int(len(ws)), "held_out_windows": int(trained.test.sum())},
+            evaluation={"held_out_macro_f1": scores, "sizes_bytes": {INT8_NAME: len(q), FLOAT_NAME: len(f)}},
+            artifacts=(Artifact(FLOAT_NAME, sha[FLOAT_NAME], "tflite", "float32"),),
+            root=tmp, labels=trained.labels,
+        )  # fmt: skip
+        dump(manifest, tmp)
+        if signing_key is not None:
+            sign_bundle(tmp, signing_key)
+        swap_in(tmp, dest)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ExportError(f"cannot write the bundle {dest}: {exc.strerror or exc}") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return load(dest, allow_ungated=True, keys=None if signing_key is None else [public_of(signing_key)])
