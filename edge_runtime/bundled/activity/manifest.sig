@@ -1,1 +1,1 @@
-{"algorithm": "ed25519", "key_id": "5cad49cb26c94793", "signature": "/fgdmt9xzCDROu340u93+xZRxcV5D7f5iQ4W0RXrJfGZqrTYET3sA2udGnvpMpUn7PkhSMWvNFWv0Hnu9BxTCA=="}
+{"algorithm": "ed25519", "key_id": "5cad49cb26c94793", "signature": "wXsXHKC5CBeun6typg5Q3YV5KE1gwHC1q//1C3eqqlW5UhJju5FOFBNNEFFOBu3sTZo5QL7CAGiQlmbyVVvSBA=="}
