@@ -35,7 +35,7 @@ from .gateway_sinks import StreamSinks
 from .gateway_streams import Stream, listener_stream_name, stream_secret
 from .gateway_threads import ThreadedStream
 from .manifest import Manifest
-from .metrics import Metrics, write_json
+from .metrics import Metrics, publish
 from .pipeline import window_spec
 from .sinks.base import Sink
 from .sources.tcp_listen import SCHEME, TcpListener
@@ -351,13 +351,5 @@ class Gateway:
 
     def report(self) -> None:
         """The status line (streams summary) and the metrics file with its ``streams`` section."""
-        line = self.status_line()
-        if self.manifest.unverified:
-            line = f"UNSIGNED {line}"
-        log.info("%s", line)
-        self.watchdog.notifier.notify(f"STATUS={line[:200]}")
-        if self.cfg.runtime.metrics_file:
-            try:
-                write_json(self.cfg.runtime.metrics_file, self.metrics.snapshot())
-            except OSError as exc:
-                log.warning("cannot write metrics file: %s", exc.strerror)
+        publish(self.status_line(), unverified=bool(self.manifest.unverified), notifier=self.watchdog.notifier,
+                metrics_file=self.cfg.runtime.metrics_file, snapshot=self.metrics.snapshot)  # fmt: skip

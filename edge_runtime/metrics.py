@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Latency", "Metrics", "write_json"]
+__all__ = ["Latency", "Metrics", "write_json", "publish"]
 
 
 def _quantile(s: np.ndarray, q: float) -> float:
@@ -146,3 +146,20 @@ def write_json(path: str | os.PathLike[str], data: Mapping[str, Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def publish(line: str, *, unverified: bool, notifier: Any, metrics_file: str, snapshot: Callable[[], Mapping[str, Any]]) -> None:
+    """One status line to the log and to systemd, and the metrics file (atomically) if configured.
+
+    A bundle whose signature was not verified (``--allow-unsigned``) is named in every line."""
+    import logging
+
+    if unverified:
+        line = f"UNSIGNED {line}"
+    logging.getLogger("edge_anonymize").info("%s", line)
+    notifier.notify(f"STATUS={line[:200]}")
+    if metrics_file:
+        try:
+            write_json(metrics_file, snapshot())
+        except OSError as exc:
+            logging.getLogger("edge_anonymize").warning("cannot write metrics file: %s", exc.strerror)

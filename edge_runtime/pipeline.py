@@ -30,7 +30,7 @@ from .decoder import Block, Gap, StreamDecoder, StreamInfo, check_stream
 from .errors import EdgeError, SourceError
 from .interpreter import Anonymizer
 from .manifest import Manifest
-from .metrics import Metrics, write_json
+from .metrics import Metrics, publish
 from .reader import EOF, RECONNECT, SourceReader
 from .sinks.base import Sink, send_counted
 from .sources.base import Source
@@ -219,16 +219,8 @@ class Pipeline:
         """Log the status line and write the metrics file (atomically) if configured.
 
         A bundle whose signature was not verified (``--allow-unsigned``) is named in every line."""
-        line = self.metrics.status_line()
-        if self.manifest.unverified:
-            line = f"UNSIGNED {line}"
-        log.info("%s", line)
-        self.watchdog.notifier.notify(f"STATUS={line[:200]}")
-        if self.cfg.runtime.metrics_file:
-            try:
-                write_json(self.cfg.runtime.metrics_file, self.metrics.snapshot())
-            except OSError as exc:
-                log.warning("cannot write metrics file: %s", exc.strerror)
+        publish(self.metrics.status_line(), unverified=bool(self.manifest.unverified), notifier=self.watchdog.notifier,
+                metrics_file=self.cfg.runtime.metrics_file, snapshot=self.metrics.snapshot)  # fmt: skip
 
     def _handle(self, events: list[StreamInfo | Block | Gap]) -> None:
         for w in stream_windows(events, self.windower, self.spec.view, self._on_info):

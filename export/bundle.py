@@ -18,6 +18,8 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ from .convert import Converted, ExportError, _interpreter
 from .gate import GateResult
 from .install import plan, rejected_path, swap_in
 
-__all__ = ["INT8_NAME", "FLOAT_NAME", "ONNX_NAME", "CARD_NAME", "write_bundle", "tensor_infos"]
+__all__ = ["INT8_NAME", "FLOAT_NAME", "ONNX_NAME", "CARD_NAME", "write_bundle", "tensor_infos", "staged", "land", "reload"]
 
 INT8_NAME = "anonymizer_int8.tflite"
 FLOAT_NAME = "anonymizer_float.tflite"
@@ -46,6 +48,42 @@ def _write(path: Path, data: bytes) -> str:
         os.fsync(f.fileno())
     os.chmod(path, 0o644)  # whatever the umask: the gateway's service user reads the bundle
     return hashlib.sha256(data).hexdigest()
+
+
+@contextmanager
+def staged(dest: Path) -> Iterator[Path]:
+    """A fresh 0755 temp folder beside ``dest`` to build a bundle in; removed if the block fails.
+
+    Raises:
+        ExportError: the folder cannot be made, or the block hit an OSError (message names ``dest``).
+    """
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.tmp-"))
+        os.chmod(tmp, 0o755)  # mkdtemp makes 0700: a service user could not read the bundle
+    except OSError as exc:
+        raise ExportError(f"cannot create the bundle folder beside {dest}: {exc.strerror}") from exc
+    try:
+        yield tmp
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ExportError(f"cannot write the bundle {dest}: {exc.strerror or exc}") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def land(tmp: Path, dest: Path, manifest: Manifest, signing_key: Any) -> None:
+    """Write ``manifest`` into ``tmp``, sign it (with a key) and swap ``tmp`` in as ``dest`` atomically."""
+    dump(manifest, tmp)
+    if signing_key is not None:
+        sign_bundle(tmp, signing_key)
+    swap_in(tmp, dest)
+
+
+def reload(dest: Path, signing_key: Any) -> Manifest:
+    """The bundle as the runtime reads it (its own signature checked when signed)."""
+    return load(dest, allow_ungated=True, keys=None if signing_key is None else [public_of(signing_key)])
 
 
 def tensor_infos(tflite: bytes) -> tuple[TensorInfo, TensorInfo]:
@@ -210,13 +248,7 @@ def write_bundle(out: str | os.PathLike[str], conv: Converted, run: Any, gate: G
     """
     target = plan(out, allow_ungated=allow_ungated, force=force, signed=signing_key is not None).out
     dest = target if gate.passed or allow_ungated else rejected_path(target)
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.tmp-"))
-        os.chmod(tmp, 0o755)  # mkdtemp makes 0700: a service user could not read the bundle
-    except OSError as exc:
-        raise ExportError(f"cannot create the bundle folder beside {dest}: {exc.strerror}") from exc
-    try:
+    with staged(dest) as tmp:
         sha = {
             name: _write(tmp / name, data)
             for name, data in ((INT8_NAME, conv.int8_tflite), (FLOAT_NAME, conv.float_tflite), (ONNX_NAME, conv.onnx))
@@ -250,15 +282,6 @@ def write_bundle(out: str | os.PathLike[str], conv: Converted, run: Any, gate: G
             ),
             root=tmp,
         )
-        dump(manifest, tmp)
         _write(tmp / CARD_NAME, model_card(manifest, sizes).encode("utf-8"))
-        if signing_key is not None:
-            sign_bundle(tmp, signing_key)
-        swap_in(tmp, dest)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise ExportError(f"cannot write the bundle {dest}: {exc.strerror or exc}") from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return load(dest, allow_ungated=True, keys=None if signing_key is None else [public_of(signing_key)])
+        land(tmp, dest, manifest, signing_key)
+    return reload(dest, signing_key)

@@ -10,19 +10,15 @@ written like an anonymizer's (temp folder, fsync, one atomic swap; a failed gate
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge_runtime.manifest import Artifact, Manifest, dump, load
-from edge_runtime.signing import public_of, sign_bundle
+from edge_runtime.manifest import Artifact, Manifest
 
-from .bundle import _write, tensor_infos
-from .convert import ExportError, converter_versions, run_tflite, tflite_info, to_tflite_float, to_tflite_int8
-from .install import plan, rejected_path, swap_in
+from .bundle import _write, land, reload, staged, tensor_infos
+from .convert import converter_versions, run_tflite, tflite_info, to_tflite_float, to_tflite_int8
+from .install import plan, rejected_path
 
 __all__ = ["export_estimator", "INT8_NAME", "FLOAT_NAME"]
 
@@ -71,10 +67,7 @@ def export_estimator(trained: Any, out: str | os.PathLike[str], *, signing_key: 
     log(f"estimator gate {'passed' if passed else 'FAILED'}: held-out macro-F1 int8 {scores['int8_tflite']}, "
         f"float {scores['float_tflite']}")  # fmt: skip
     dest = target if passed else rejected_path(target)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.tmp-"))
-    os.chmod(tmp, 0o755)
-    try:
+    with staged(dest) as tmp:
         sha = {name: _write(tmp / name, blob) for name, blob in ((INT8_NAME, q), (FLOAT_NAME, f))}
         inp, outp = tensor_infos(q)
         ws = trained.ws
@@ -91,14 +84,5 @@ def export_estimator(trained: Any, out: str | os.PathLike[str], *, signing_key: 
             artifacts=(Artifact(FLOAT_NAME, sha[FLOAT_NAME], "tflite", "float32"),),
             root=tmp, labels=trained.labels,
         )  # fmt: skip
-        dump(manifest, tmp)
-        if signing_key is not None:
-            sign_bundle(tmp, signing_key)
-        swap_in(tmp, dest)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise ExportError(f"cannot write the bundle {dest}: {exc.strerror or exc}") from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return load(dest, allow_ungated=True, keys=None if signing_key is None else [public_of(signing_key)])
+        land(tmp, dest, manifest, signing_key)
+    return reload(dest, signing_key)

@@ -29,7 +29,7 @@ PUBLIC = {
     "edge_runtime.gateway_sinks": {"StreamSinks", "TEMPLATE"},
     "edge_runtime.gateway_threads": {"ThreadedStream"},
     "edge_runtime.sources.tcp_listen": {"TcpListener", "SCHEME"},
-    "edge_runtime.metrics": {"Metrics", "Latency", "write_json"},
+    "edge_runtime.metrics": {"Metrics", "Latency", "write_json", "publish"},
     "edge_runtime.watchdog": {"Notifier", "Watchdog"},
     "edge_runtime.cli": {"main", "build_parser", "DEFAULT_BUNDLE", "ESTIMATOR_BUNDLE", "SAMPLE_TRACE", "EXIT_CODES"},
     "edge_runtime.views": {"View", "parse_view", "Views", "LABEL"},
