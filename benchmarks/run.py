@@ -6,7 +6,8 @@ Steps, each in its own process so that no runtime measurement shares a process w
 windows (HAPT via trainer.data, else a synthetic recording) -> ``benchmarks.models`` (TF: convert,
 time Keras) -> ``benchmarks.latency`` per runtime variant -> instruction counts -> cold start and
 RSS -> end to end over a pty -> energy -> ``benchmarks.batch`` (batch.json, batch.md) ->
-``benchmarks.streams`` (streams.json: many TCP streams into one gateway core) -> report.
+``benchmarks.streams`` (streams.json: many TCP streams into one gateway core) -> ``benchmarks.views``
+(views.json: three receivers' views per window) -> report.
 ``--smoke`` does all of it with few repetitions.
 """
 
@@ -175,6 +176,7 @@ def bench(out: Path, *, smoke: bool, bundle: Path | None, run: Path | None, data
         res["energy"] = _energy(variants, windows, norm, spec, s["seconds"])
     res["batch"] = _batch(out, smoke, bundle)
     res["streams"] = _streams(out, smoke)
+    res["views"] = _views(out, smoke)
     res["ratios"] = report.ratios(res["variants"], BASELINE)
     res["privacy_utility"] = _privacy(manifest)
     res["machine"]["loadavg_end"] = os.getloadavg()
@@ -225,6 +227,19 @@ def _streams(out: Path, smoke: bool) -> dict[str, Any]:
     path = out / "streams.json"
     if not path.is_file():
         return {"error": f"streams benchmark failed: {p.stderr.strip()[-300:]}"}
+    result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return result
+
+
+def _views(out: Path, smoke: bool) -> dict[str, Any]:
+    """``benchmarks.views`` (three views per window vs their bare model calls) in its own process."""
+    try:
+        p = _py(["-m", "benchmarks.views", "--out", str(out), *(["--smoke"] if smoke else [])], 600)
+    except subprocess.TimeoutExpired:
+        return {"error": "views benchmark timed out (10 min)"}
+    path = out / "views.json"
+    if p.returncode != 0 or not path.is_file():
+        return {"error": f"views benchmark failed: {p.stderr.strip()[-300:]}"}
     result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return result
 
