@@ -25,7 +25,7 @@ from edge_runtime.sources.replay import ReplaySource
 from edge_runtime.views import generalize, parse_view
 
 from .conftest import sample_frames, walk_counts, wire
-from .test_bundleset import Counting
+from .test_bundleset import Counting, bundle_set  # noqa: F401, F811 (a fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,14 +42,10 @@ def _loader(folder: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture()
-def view_set(bundle: Path, tmp_path: Path) -> Path:
-    root = tmp_path / "models"
-    root.mkdir()
-    shutil.copytree(bundle, root / "tiny")
-    shutil.copytree(DEFAULT_BUNDLE, root / "shipped")
-    shutil.copytree(ESTIMATOR_BUNDLE, root / "activity")
-    (root / "default").write_text("shipped\n")
-    return root
+def view_set(bundle_set: Path) -> Path:  # noqa: F811
+    """test_bundleset's set (``shipped`` default, ``tiny``) plus the bundled activity estimator."""
+    shutil.copytree(ESTIMATOR_BUNDLE, bundle_set / "activity")
+    return bundle_set
 
 
 def test_the_shipped_estimator_is_a_signed_gated_int8_bundle_that_releases_nothing() -> None:
