@@ -14,6 +14,7 @@ through the decoder's own scalar path. Tests compare windows and counters with `
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -76,23 +77,33 @@ def _run(dec: StreamDecoder, run: SampleRun, out: list[Event]) -> None:
         look = _FIRST_LOOK
         while True:  # widen the look-ahead while all of it is plain: one Block for the whole run
             j = min(len(run), i + look)
-            m = _plain(dec, run, i, j)
-            if m < j - i or j == len(run):
+            plain = _plain(dec, run, i, j)
+            if plain is None or len(plain.starts) < j - i or j == len(run):
                 break
             look *= 4
-        if m:
-            _advance(dec, run, i, i + m, out)
-            i += m
+        if plain is not None:
+            _advance(dec, run, i, plain, out)
+            i += len(plain.starts)
         else:
             dec._samples(Samples(int(run.seq[i]), int(run.t_us[i]), run.counts[i].tobytes()), out)
             i += 1
 
 
-def _plain(dec: StreamDecoder, run: SampleRun, i: int, j: int) -> int:
-    """How many frames from ``i`` (at most ``j - i``) ``_accept`` would take with no event."""
+@dataclass(frozen=True)
+class _Plain:
+    """The first ``len(starts)`` frames from some index that ``_accept`` takes with no event: their
+    unwrapped sample indices and device times, and the drift anchor after them."""
+
+    starts: np.ndarray
+    t_unw: np.ndarray
+    anchor: tuple[int, int]
+
+
+def _plain(dec: StreamDecoder, run: SampleRun, i: int, j: int) -> _Plain | None:
+    """The plain frames from ``i`` (at most ``j - i``); None when frame ``i`` is not plain."""
     pos = dec._pos
     if dec.info is None or dec._period_us <= 0 or pos is None or dec._candidate is not None:
-        return 0
+        return None
     n, k = run.n, j - i
     starts = pos.seq + np.arange(k, dtype=np.int64) * n
     ok = run.seq[i:j].astype(np.int64) == starts % U32
@@ -106,13 +117,15 @@ def _plain(dec: StreamDecoder, run: SampleRun, i: int, j: int) -> int:
     ok &= ~(np.abs(dt - expected) > tol)
     m = k if ok.all() else int(np.argmin(ok))
     if m == 0:
-        return 0
+        return None
     t_unw = pos.t_us + np.cumsum(dt[:m])
-    return _drift_stop(dec, starts[:m], t_unw)
+    m, anchor = _drift_stop(dec, starts[:m], t_unw)
+    return _Plain(starts[:m], t_unw[:m], anchor) if m else None
 
 
-def _drift_stop(dec: StreamDecoder, starts: np.ndarray, t_unw: np.ndarray) -> int:
-    """Frames before the first whose drift check changes the drifting state (``_check_drift``)."""
+def _drift_stop(dec: StreamDecoder, starts: np.ndarray, t_unw: np.ndarray) -> tuple[int, tuple[int, int]]:
+    """Frames before the first whose drift check changes the drifting state (``_check_drift``), and
+    the drift anchor after them."""
     assert dec._anchor is not None and dec.info is not None
     a_seq, a_t = dec._anchor
     limit = dec.cfg.drift_window_s * dec.info.rate_hz
@@ -120,31 +133,22 @@ def _drift_stop(dec: StreamDecoder, starts: np.ndarray, t_unw: np.ndarray) -> in
     while True:
         i += int(np.searchsorted(starts[i:] - a_seq, limit, "left"))  # first span >= limit
         if i >= len(starts):
-            return len(starts)
+            return len(starts), (a_seq, a_t)
         span, t_us = int(starts[i]) - a_seq, int(t_unw[i])
         ppm = ((t_us - a_t) / (span * dec._period_us) - 1.0) * 1e6
         drifting = not math.isfinite(ppm) or abs(ppm) > dec.cfg.max_drift_ppm
         if drifting != dec.drifting:
-            return i
+            return i, (a_seq, a_t)
         a_seq, a_t = int(starts[i]), t_us
         i += 1
 
 
-def _advance(dec: StreamDecoder, run: SampleRun, i: int, j: int, out: list[Event]) -> None:
-    """Apply frames ``i:j`` (all plain) to the state at once, as ``_accept`` would one by one."""
-    pos, n, m = dec._pos, run.n, j - i
-    assert pos is not None and dec._anchor is not None and dec.info is not None
-    starts = pos.seq + np.arange(m, dtype=np.int64) * n
-    t32 = run.t_us[i:j].astype(np.int64)
-    dt = (t32 - np.concatenate([[pos.t32], t32[:-1]])) & (U32 - 1)
-    t_unw = pos.t_us + np.cumsum(np.where(dt >= U32 // 2, dt - U32, dt))
-    a_seq, a_t = dec._anchor  # replay the drift anchors (state unchanged by _plain's guarantee)
-    limit = dec.cfg.drift_window_s * dec.info.rate_hz
-    k = 0
-    while (k := k + int(np.searchsorted(starts[k:] - a_seq, limit, "left"))) < m:
-        a_seq, a_t = int(starts[k]), int(t_unw[k])
-        k += 1
-    dec._anchor = (a_seq, a_t)
+def _advance(dec: StreamDecoder, run: SampleRun, i: int, plain: _Plain, out: list[Event]) -> None:
+    """Apply the plain frames from ``i`` to the state at once, as ``_accept`` would one by one."""
+    pos, n, m = dec._pos, run.n, len(plain.starts)
+    assert pos is not None
+    j, starts, t_unw = i + m, plain.starts, plain.t_unw
+    dec._anchor = plain.anchor
     pos.seq, pos.seq32, pos.t32 = int(starts[-1]) + n, int(run.seq[j - 1]), int(run.t_us[j - 1])
     pos.t_us, pos.last_start = int(t_unw[-1]), int(starts[-1])
     dec._recent.extend(int(s) for s in run.seq[max(i, j - (dec._recent.maxlen or 0)) : j])
