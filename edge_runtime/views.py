@@ -53,13 +53,17 @@ class View:
         return self.label_only or bool(self.delete) or bool(self.on)
 
 
+def _no_estimator(what: str) -> ManifestError:
+    return ManifestError(f"view option {what} needs an activity estimator in the bundle set (a member whose "
+                         "manifest has labels, e.g. edge_runtime/bundled/activity)")  # fmt: skip
+
+
 def _labels(text: str, what: str, known: tuple[str, ...]) -> frozenset[str]:
     names = frozenset(t.strip() for t in text.split(",") if t.strip())
     if not names:
         raise ManifestError(f"view option {what} names no activity")
     if not known:
-        raise ManifestError(f"view option {what} needs an activity estimator in the bundle set (a member whose "
-                            "manifest has labels, e.g. edge_runtime/bundled/activity)")  # fmt: skip
+        raise _no_estimator(what)
     unknown = sorted(names - set(known))
     if unknown:
         raise ManifestError(f"view option {what}: unknown activity {', '.join(unknown)}; the estimator knows {', '.join(known)}")
@@ -77,7 +81,7 @@ def parse_view(spec: str, models: ModelSet) -> View:
     known = models.estimator[0].labels if models.estimator else ()
     member = LABEL if base == LABEL else models.view_of(base)
     if base == LABEL and not known:
-        _labels(LABEL, "label", known)  # raises: a label-only view needs the estimator
+        raise _no_estimator(LABEL)
     view = View(member)
     for opt in options:
         key, sep, value = opt.partition("=")

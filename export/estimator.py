@@ -28,14 +28,12 @@ FLOAT_NAME = "estimator_float.tflite"
 
 def _calibration(trained: Any, n: int = 600) -> np.ndarray:
     """Normalized training windows of every class and dataset (int8 ranges must hold on all of them)."""
-    from trainer.estimator import _augment
+    from trainer.estimator import EstimatorConfig, _augment
 
     train = np.flatnonzero(~trained.test)
     rng = np.random.default_rng(1)
     pick = np.sort(rng.choice(train, min(n, len(train)), replace=False))
     x = trained.ws.x[pick]
-    from trainer.estimator import EstimatorConfig
-
     shifted = _augment(x[: n // 3], trained.ws.spec, trained.norm, EstimatorConfig(), rng)  # other devices' offsets
     return np.asarray(trained.norm.apply(np.concatenate([x, shifted])), np.float32)
 

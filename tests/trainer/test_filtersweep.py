@@ -37,3 +37,30 @@ def test_a_bad_filter_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["--data", str(hapt_small_root), "--dataset", "hapt", "--filters", "lowpass"]) == 2
     assert capsys.readouterr().err.strip() == ("filtersweep: error: filter 'lowpass': expected raw, lp5, lp10 or "
                                                "CUTOFF[c|gTAU], e.g. 2.5g0.24")
+
+
+def test_a_dynamic_filter_switches_where_the_shipped_estimator_says_so() -> None:
+    from edge_runtime.cli import ESTIMATOR_BUNDLE
+    from edge_runtime.estimator import Estimator
+    from edge_runtime.manifest import load
+
+    rng = np.random.default_rng(1)
+    t = np.arange(128) / 50.0
+    x = np.empty((8, 128, 2), np.float32)
+    x[:, :, 0] = G + 0.3 + 0.02 * rng.standard_normal((8, 128))  # |acc|: still ...
+    x[:, :, 1] = 0.02 + 0.005 * rng.standard_normal((8, 128))  # |gyro|
+    x[4:, :, 0] += 3.0 * np.sin(2 * np.pi * 2.0 * t)  # ... and walking-like
+    x[4:, :, 1] += 0.8 + 0.4 * np.sin(2 * np.pi * 1.0 * t)
+    est = Estimator(load(ESTIMATOR_BUNDLE))
+    labels = [est.estimate(w)[0] for w in x]
+    assert "static" in labels and set(labels) != {"static"}, labels
+    out = parse_filter("2.5c|2.5@static", _WS)(x)
+    for w, y, label in zip(x, out, labels, strict=True):
+        want = parse_filter("2.5" if label == "static" else "2.5c", _WS)(w[None])[0]
+        np.testing.assert_allclose(y, want, atol=1e-5)
+    np.testing.assert_array_equal(parse_filter("2.5|raw@static", _WS)(x)[np.array(labels) == "static"],
+                                  x[np.array(labels) == "static"])  # raw on the switched windows: untouched
+    with pytest.raises(TrainerError, match="a dynamic filter is A"):
+        parse_filter("2.5c|2.5", _WS)
+    with pytest.raises(TrainerError, match="unknown activity; the estimator knows walk"):
+        parse_filter("2.5c|2.5@lying", _WS)
