@@ -8,6 +8,7 @@ Only counts, reasons and timings live here; there is no field a sample value cou
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -19,6 +20,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Latency", "Metrics", "write_json", "publish"]
+
+log = logging.getLogger("edge_anonymize")
 
 
 def _quantile(s: np.ndarray, q: float) -> float:
@@ -152,14 +155,12 @@ def publish(line: str, *, unverified: bool, notifier: Any, metrics_file: str, sn
     """One status line to the log and to systemd, and the metrics file (atomically) if configured.
 
     A bundle whose signature was not verified (``--allow-unsigned``) is named in every line."""
-    import logging
-
     if unverified:
         line = f"UNSIGNED {line}"
-    logging.getLogger("edge_anonymize").info("%s", line)
+    log.info("%s", line)
     notifier.notify(f"STATUS={line[:200]}")
     if metrics_file:
         try:
             write_json(metrics_file, snapshot())
         except OSError as exc:
-            logging.getLogger("edge_anonymize").warning("cannot write metrics file: %s", exc.strerror)
+            log.warning("cannot write metrics file: %s", exc.strerror)
