@@ -18,6 +18,7 @@ something was withheld; ``switch`` hides that too (every window is sent, some mo
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -119,8 +120,18 @@ def _rate(text: str, models: ModelSet) -> float:
 def generalize(data: np.ndarray, factor: int) -> np.ndarray:
     """``(L, C)`` -> ``(L // factor, C)`` block means (a trailing partial block is dropped)."""
     n = len(data) // factor
-    out: np.ndarray = data[: n * factor].reshape(n, factor, -1).mean(axis=1, dtype=np.float32)
+    # sums of consecutive blocks along time (``reduceat``: 2 µs on a window, where a mean over the
+    # middle axis of a (n, factor, C) reshape takes 5-13 µs), then divided by the block length
+    out: np.ndarray = np.add.reduceat(data[: n * factor], _starts(n, factor), axis=0, dtype=np.float32)
+    np.divide(out, np.float32(factor), out=out)
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _starts(n: int, factor: int) -> np.ndarray:
+    starts = np.arange(0, n * factor, factor)
+    starts.flags.writeable = False
+    return starts
 
 
 @dataclass(frozen=True)
@@ -148,6 +159,9 @@ class Views:
             groups.setdefault(view, []).append(sink)
             self.spec_of.setdefault(view, spec or DEFAULT_VIEW)
         self.groups = list(groups.items())
+        # a generalized view's block length and view-name suffix, computed once instead of per record
+        rate = models.primary[0].window.rate_hz
+        self._rates = {v: (round(rate / v.rate_hz), f"@{v.rate_hz:g}Hz") for v in groups if v.rate_hz}
         self.estimate_needed = any(v.needs_estimate for v in groups)
         self.deleted = {self.spec_of[v]: 0 for v in groups if v.delete}  # windows withheld, per view
         self.calls: dict[str, int] = {}  # model runs per member (each at most once per window)
@@ -179,9 +193,9 @@ class Views:
     def _record(self, view: View, common: dict[str, Any], name: str, y: np.ndarray) -> AnonymizedWindow:
         version = self.models.members[name][0].model_version
         if view.rate_hz:
-            y = generalize(y, round(common["rate_hz"] / view.rate_hz))
-            return AnonymizedWindow(**{**common, "rate_hz": view.rate_hz}, data=y, model_version=version,
-                                    view=f"{name}@{view.rate_hz:g}Hz")  # fmt: skip
+            factor, suffix = self._rates[view]
+            return AnonymizedWindow(**{**common, "rate_hz": view.rate_hz}, data=generalize(y, factor),
+                                    model_version=version, view=name + suffix)  # fmt: skip
         return AnonymizedWindow(**common, data=y, model_version=version, view=name)
 
     def records(self, common: dict[str, Any], data: np.ndarray, metrics: Any = None) -> list[tuple[list[Any], AnonymizedWindow]]:

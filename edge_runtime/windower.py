@@ -34,6 +34,8 @@ class Window:
 
     @property
     def flag_names(self) -> tuple[str, ...]:
+        if not self.flags:  # nearly every window: no generator per window
+            return ()
         return tuple(name for bit, name in FLAG_NAMES.items() if self.flags & bit)
 
 

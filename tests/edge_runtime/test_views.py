@@ -152,3 +152,13 @@ def test_cli_with_a_worked_three_receiver_config(view_set: Path, tmp_path: Path)
     bad = subprocess.run([sys.executable, "-m", "edge_runtime.cli", "--replay", str(trace), "--speed", "0",
                           "--sink", "stdout://?view=label"], capture_output=True, text=True, timeout=120, cwd=ROOT)  # fmt: skip
     assert bad.returncode == 3 and "needs an activity estimator" in bad.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("factor", [2, 3, 4, 8, 16])
+def test_a_generalized_window_is_the_block_means_with_a_partial_block_dropped(factor: int) -> None:
+    x = np.random.default_rng(factor).normal(9.8, 3.0, (128, 2)).astype(np.float32)
+    n = 128 // factor
+    want = x[: n * factor].reshape(n, factor, 2).mean(axis=1, dtype=np.float64)
+    got = generalize(x, factor)
+    assert got.dtype == np.float32 and got.shape == (n, 2)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)

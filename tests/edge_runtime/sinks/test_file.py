@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -18,7 +17,7 @@ from .conftest import window as _window
 
 def window(i: int):  # type: ignore[no-untyped-def]
     """Windows of one size (ids 100...), so a file holds a known number of records."""
-    return dataclasses.replace(_window(0), window_id=100 + i)
+    return _window(0)._replace(window_id=100 + i)
 
 
 RECORD = len(window(0).to_json()) + 1

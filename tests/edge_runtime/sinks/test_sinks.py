@@ -53,6 +53,13 @@ def test_sinks_refuse_anything_but_anonymized_windows(tmp_path: Path) -> None:
         sink.close()
 
 
+def test_a_record_cannot_be_changed_by_one_of_the_sinks_sharing_it() -> None:
+    w = window(0)
+    with pytest.raises(AttributeError):
+        w.data = np.zeros((1, 2), np.float32)  # type: ignore[misc]
+    assert w._replace(window_id=7).window_id == 7 and w.window_id == 0  # a copy, not an edit
+
+
 def test_stdout_writes_json_lines() -> None:
     buf = io.BytesIO()
     s = StdoutSink(buf)
