@@ -1,8 +1,8 @@
 """One recording's released windows -> one output file, whole or absent.
 
-JSON lines are the live record itself (``AnonymizedWindow.to_json``, docs/window-record.md). Parquet
-holds the same fields as columns, in the same order, built straight from the arrays (one row group
-per chunk of windows, bounded memory): ``data`` is ``list<float32>`` of ``length * C`` values,
+JSON lines are the live record itself (``AnonymizedWindow.to_json``, docs/window-record.md), formatted
+a block at a time by ``batch_jsonl`` (the same bytes). Parquet holds the same fields as columns, in
+the same order, built straight from the arrays (one row group per chunk of windows, bounded memory): ``data`` is ``list<float32>`` of ``length * C`` values,
 row-major ``(length, C)``, rounded to 5 decimals as in the JSON record; ``t_device_us`` is null
 where the device sends no time. Either file is written to a temporary name beside its destination,
 fsynced and renamed, so a crash or a bad input leaves nothing half-written.
@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .batch_inputs import Chunk, Task, task_windows
+from .batch_jsonl import JsonlFormatter, pyarrow_available
 from .errors import ConfigError
 from .manifest import Manifest
 from .sinks.base import AnonymizedWindow
@@ -36,11 +37,18 @@ def released(chunks: Iterator[Chunk], anonymizer: Any, batch: int) -> Iterator[t
 
 
 class _Jsonl:
+    """``to_json`` lines; a block at a time through ``JsonlFormatter`` (the same bytes, about 10x
+    faster) where pyarrow is installed, else one ``AnonymizedWindow`` a window."""
+
     def __init__(self, f: BinaryIO, stream: str, manifest: Manifest, t_gateway: float) -> None:
         self.f, self.stream, self.m, self.t = f, stream, manifest, t_gateway
+        self.fast = JsonlFormatter(stream, manifest, t_gateway) if pyarrow_available() else None
 
     def write(self, wid: int, y: np.ndarray, chunk: Chunk) -> None:
         spec, (_, starts, t_us, flags) = self.m.window, chunk
+        if self.fast is not None and y.ndim == 3 and y.size:
+            self.f.write(self.fast.lines(wid, y, starts, t_us, flags))
+            return
         self.f.write(b"".join(
             AnonymizedWindow(wid + k, self.stream, int(starts[k]), t_us[k], self.t, spec.rate_hz, spec.channels,
                              spec.units, y[k], flags[k], self.m.model_version).to_json() + b"\n"

@@ -1,0 +1,61 @@
+"""batch_jsonl: a block of windows gives, byte for byte, the ``to_json`` lines of its records."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pyarrow")
+
+from edge_runtime.batch_inputs import imu_windows  # noqa: E402
+from edge_runtime.batch_jsonl import JsonlFormatter, float_texts  # noqa: E402
+from edge_runtime.sinks.base import AnonymizedWindow  # noqa: E402
+
+from .conftest import sample_frames, walk_counts, wire  # noqa: E402
+
+# values whose repr and pyarrow's cast disagree, or that round onto them
+EDGE = [0.0, -0.0, 3.0, -3.0, 1e-05, -1e-05, 5e-05, 9.4e-05, 0.0001, -0.00012, 4e-06, -4e-06, 6e-06, 0.1, 2.5, 9.80105,
+        123.456785, 47021960634.70312, 1e15, 1e16, -1.2345e17, 1e22, math.nan, math.inf, -math.inf, 32768.0]  # fmt: skip
+
+
+def old_lines(wid, y, starts, t_us, flags, stream, manifest, t_gateway) -> bytes:  # type: ignore[no-untyped-def]
+    spec = manifest.window
+    return b"".join(AnonymizedWindow(wid + k, stream, int(starts[k]), t_us[k], t_gateway, spec.rate_hz, spec.channels,
+                                     spec.units, y[k], flags[k], manifest.model_version).to_json() + b"\n"
+                    for k in range(len(y)))  # fmt: skip
+
+
+def test_float_texts_are_json_dumps_of_each_value() -> None:
+    rng = np.random.default_rng(5)
+    x = np.concatenate([EDGE, np.round(rng.normal(0, 1, 20000) * 10.0 ** rng.integers(-6, 12, 20000), 5)])
+    assert float_texts(x).to_pylist() == [json.dumps(float(v)) for v in x]
+
+
+def test_lines_are_to_json_of_real_windows_and_edge_values(manifest, anonymizer) -> None:  # type: ignore[no-untyped-def]
+    counts = walk_counts(600, seed=2)
+    data = wire(sample_frames(counts, t0=1_000_000))
+    x, starts, t_us, flags = next(imu_windows(data, manifest, 16))
+    y = anonymizer.run_batch(x)
+    flags = [("interpolated",) if k % 3 == 0 else () for k in range(len(y))]
+    t_us = [None if k % 4 == 0 else t for k, t in enumerate(t_us)]
+    y[0].flat[: len(EDGE)] = np.array(EDGE, np.float32)  # float32 as the model gives them
+    y[1].flat[: len(EDGE)] = -np.array(EDGE, np.float32)
+    fmt = JsonlFormatter("dev/é.imu", manifest, 1700000000.1234567)
+    got = fmt.lines(7, y, starts, t_us, flags)
+    assert got == old_lines(7, y, starts, t_us, flags, "dev/é.imu", manifest, 1700000000.1234567)
+    first = json.loads(got.split(b"\n")[0])  # consumers get numbers: floats, NaN/inf as Python's json writes them
+    assert all(isinstance(v, float) for row in first["data"] for v in row)
+
+
+def test_blocks_larger_than_one_call_are_split(manifest, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import edge_runtime.batch_jsonl as bj
+
+    monkeypatch.setattr(bj, "_VALUES_PER_CALL", 50)
+    spec = manifest.window
+    y = np.random.default_rng(1).normal(0, 3, (9, spec.length, len(spec.channels))).astype(np.float32)
+    starts, t_us, flags = np.arange(9) * 8, [None] * 9, [()] * 9
+    got = JsonlFormatter("s", manifest, 0.0).lines(0, y, starts, t_us, flags)
+    assert got == old_lines(0, y, starts, t_us, flags, "s", manifest, 0.0)
