@@ -11,7 +11,7 @@ CROSS   ?= sisfall
 SIGNING_KEY ?= $(AAE_SIGNING_KEY)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test test-fast lint fuzz firmware train train-small evaluate export bench bench-streams bench-smoke clean
+.PHONY: install test test-fast lint fuzz firmware train train-small train-generator evaluate export bench bench-streams bench-smoke clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -55,6 +55,11 @@ train: install
 
 train-small: install
 	$(BIN)/aae train --config trainer/configs/small.toml --data $(DATA) --out runs/small
+
+# synthetic motion generator (LSTM + MDN, ~15 min on 2 cores) and its quality/privacy report (docs/generator.md)
+train-generator: install
+	$(BIN)/aae generate train --data $(DATA) --out runs/gen
+	$(BIN)/aae generate evaluate --model runs/gen/generator.npz --data $(DATA) --out runs/gen/eval
 
 # within-dataset report, then the cross-dataset report on $(CROSS) (people and a device the model never saw)
 evaluate: install

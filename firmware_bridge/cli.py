@@ -4,9 +4,10 @@ imu-emulator --synthetic 60                       # prints the pty path, e.g. /d
 imu-emulator --hapt ../shared/datasets/uci-hapt --exp 1 --speed 4 --drop 0.01 --seed 3
 imu-emulator --synthetic 600 --speed 0 --out walk.imu
 imu-emulator --synthetic 60 --tcp 0               # prints tcp://127.0.0.1:PORT
+imu-emulator --generated runs/gen/generator.npz --schedule walk:30,sit:20 --out gen.imu   (docs/generator.md)
 
 Exit codes: 0 done, 1 error (unreadable recording, port in use; one line, --debug for the
-traceback), 2 usage (bad option, e.g. --tcp 99999).
+traceback), 2 usage (bad option, e.g. --tcp 99999; a bad --generated file or --schedule).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class Args(argparse.Namespace):
     hapt: str | None
     exp: int
     synthetic: float | None
+    generated: str | None
+    schedule: str
     pty: bool
     tcp: int | None
     out: str | None
@@ -81,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--hapt", metavar="DIR", help="UCI HAPT folder (or its RawData folder)")
     src.add_argument("--exp", type=int, default=1, help="HAPT experiment number (default 1)")
     src.add_argument("--synthetic", type=float, metavar="SECONDS", help="deterministic synthetic walk")
+    src.add_argument("--generated", metavar="MODEL", help="generator.npz: sample motion (seeded by --seed)")
+    src.add_argument("--schedule", default="walk:60", help="with --generated: ACTIVITY[@DATASET]:SECONDS,...")
     out = p.add_argument_group("output (default --pty)")
     out.add_argument("--pty", action="store_true", help="create a pseudo-terminal and print its path")
     out.add_argument("--tcp", type=_tcp_port, metavar="PORT", help="serve one client on 127.0.0.1:PORT (0 = free port)")
@@ -109,9 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _emulator(args: Args) -> Emulator:
-    if (args.hapt is None) == (args.synthetic is None):
-        raise ValueError("give exactly one source: --hapt DIR or --synthetic SECONDS")
-    rec = recording.load_hapt(args.hapt, args.exp) if args.hapt else recording.synthetic(args.synthetic or 0.0)
+    if sum(x is not None for x in (args.hapt, args.synthetic, args.generated)) != 1:
+        raise ValueError("give exactly one source: --hapt DIR, --synthetic SECONDS or --generated MODEL")
+    if args.generated:
+        from .generated import generated_recording  # numpy only here: the other sources stay stdlib-only
+
+        rec = generated_recording(args.generated, args.schedule, seed=args.seed)
+    else:
+        rec = recording.load_hapt(args.hapt, args.exp) if args.hapt else recording.synthetic(args.synthetic or 0.0)
     faults = Faults(seed=args.seed, drop=args.drop, corrupt=args.corrupt, garbage=args.garbage,
                     duplicate=args.duplicate, reorder=args.reorder, jitter_s=args.jitter,
                     stall_after=args.stall_after, stall_s=args.stall, disconnect_after=args.disconnect_after,
@@ -167,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"imu-emulator: error: {exc}", file=sys.stderr)
-        return 1
+        return int(getattr(exc, "exit_code", 1))
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

@@ -5,6 +5,7 @@
     aae evaluate --run runs/hapt --data ../shared/datasets --cross sisfall     (attack suite, other people)
     aae evaluate --baselines-only --data ../shared/datasets --cross sisfall --out reports/
     aae export --run runs/hapt --data ../shared/datasets/uci-hapt --out bundle/ --signing-key KEY
+    aae generate train --data ../shared/datasets --out runs/gen   (synthetic motion generator; docs/generator.md)
     aae keygen ~/.config/aae/signing.key      (Ed25519 pair to sign bundles with; needs no TensorFlow)
     aae estimator --data ../shared/datasets --out bundle-activity/ --signing-key KEY   (on-device activity estimate)
 
@@ -60,7 +61,7 @@ def _parse_override(item: str) -> tuple[str, object]:
 # command -> (extra, modules it cannot run without): checked before any data is loaded
 _NEEDS = {"train": ("train", ("tensorflow", "keras")), "evaluate": ("train", ("tensorflow", "keras", "aeon", "sklearn")),
           "export": ("export", ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime")),
-          "estimator": ("train", ("tensorflow", "keras"))}  # fmt: skip
+          "estimator": ("train", ("tensorflow", "keras")), "generate": ("train", ("tensorflow", "keras"))}  # fmt: skip
 
 
 def _missing(name: str) -> bool:
@@ -133,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     from export.keygen import build_parser as build_keygen  # cryptography only, imported when a key is made
 
     build_keygen(sub)
+    from .gencli import build_parser as build_generate
+
+    build_generate(sub)
     return p
 
 
@@ -172,6 +176,10 @@ def _dispatch(args: Args) -> int:
         return _evaluate(args)
     if args.command == "estimator":
         return _estimator(args)
+    if args.command == "generate":
+        from .gencli import run as run_generate
+
+        return run_generate(args)
     if args.command == "keygen":
         from export.keygen import run as run_keygen
 

@@ -1,0 +1,124 @@
+"""Generator trainer: the exported numpy sampler equals the Keras model step by step, the MDN loss is the
+mixture NLL, the people split holds out a third per dataset, the nearest-neighbour test sees copies,
+and a quick training run (and ``aae generate train --quick`` on real HAPT people) ends to end."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_runtime.contract import WindowSpec
+from firmware_bridge.generated import load_generator, parse_schedule
+from trainer.cli import main
+from trainer.data import Recording, make_windows
+from trainer.generator import (
+    GenConfig,
+    build_model,
+    export_arrays,
+    make_data,
+    mdn_loss,
+    save_npz,
+    split_people,
+    train_generator,
+)
+from trainer.generator_eval import nearest_distances
+
+SPEC = WindowSpec(rate_hz=50.0, length=128, stride=64, view="axes")
+
+
+def windows(n_subjects: int = 6, seconds: float = 20.0):  # type: ignore[no-untyped-def]
+    """Walking (a 2 Hz sway whose size depends on the person) then sitting, per subject."""
+    recs = []
+    t = np.arange(int(seconds * 50)) / 50.0
+    rng = np.random.default_rng(0)
+    for s in range(1, n_subjects + 1):
+        x = np.zeros((len(t), 6), np.float32)
+        x[:, 2] = 9.8
+        half = len(t) // 2
+        x[:half, 0] = (1 + 0.2 * s) * np.sin(2 * np.pi * 2 * t[:half])
+        x[:, 3:] = rng.normal(0, 0.05, (len(t), 3))
+        labels = np.r_[np.zeros(half), np.full(len(t) - half, 3)].astype(np.int8)  # walking, sitting
+        recs.append(Recording("hapt", s, s, x, labels))
+    return make_windows(recs, SPEC)
+
+
+def test_numpy_step_equals_keras(tmp_path: Path) -> None:
+    cfg = GenConfig(units=(8, 6), components=3)
+    model = build_model(5, cfg, None)
+    meta = {"activities": ["walking", "sitting", "laying"], "datasets": ["hapt", "sisfall"], "components": 3,
+            "default_dataset": {"walking": "hapt", "sitting": "hapt", "laying": "hapt"},
+            "pairs": [["walking", "hapt"], ["sitting", "hapt"], ["laying", "hapt"]], "rate_hz": 50.0}
+    gen = load_generator(save_npz(tmp_path / "g.npz", export_arrays(model, meta, np.zeros(6), np.ones(6))))
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(4, 30, 6)).astype(np.float32)
+    cond = np.zeros((4, 30, 5), np.float32)
+    cond[:, :15, 0] = cond[:, 15:, 2] = cond[:, :, 3] = 1.0  # an activity change half way
+    want = np.asarray(model([x, cond], training=False))
+    state, got = gen.zero_state(4), []
+    for k in range(30):
+        params, state = gen.step(x[:, k], cond[:, k], state)
+        got.append(params)
+    assert np.allclose(np.stack(got, axis=1), want, atol=1e-5)
+
+
+def test_mdn_loss_is_the_mixture_nll() -> None:
+    k, rng = 2, np.random.default_rng(2)
+    y = rng.normal(size=(3, 4, 6)).astype(np.float32)
+    p = rng.normal(0, 0.5, size=(3, 4, k * 13)).astype(np.float32)
+    got = float(mdn_loss(k)(y, p))
+    logits, mu, ls = p[..., :k], p[..., k : 7 * k].reshape(3, 4, k, 6), p[..., 7 * k :].reshape(3, 4, k, 6)
+    w = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    dens = np.exp(-0.5 * (((y[:, :, None] - mu) / np.exp(ls)) ** 2).sum(-1) - ls.sum(-1) - 3 * math.log(2 * math.pi))
+    assert got == pytest.approx(float(-np.log((w * dens).sum(-1)).mean()), rel=1e-4)
+
+
+def test_split_holds_out_a_third_of_each_datasets_people() -> None:
+    ws = windows(n_subjects=9)
+    train, test = split_people(ws, 1 / 3, seed=0)
+    assert len(np.unique(ws.subject[test])) == 3 and not set(ws.subject[train]) & set(ws.subject[test])
+    assert np.array_equal(test, split_people(ws, 1 / 3, seed=0)[1])
+
+
+def test_nearest_distances_see_a_copy() -> None:
+    rng = np.random.default_rng(3)
+    train = rng.normal(size=(50, 16, 6)).astype(np.float32)
+    d = nearest_distances(train, np.concatenate([train[:5], rng.normal(size=(5, 16, 6)).astype(np.float32)]))
+    assert np.allclose(d[:5], 0, atol=1e-3) and (d[5:] > 0.5).all()
+
+
+def test_quick_training_writes_checkpoints_and_a_sampler(tmp_path: Path) -> None:
+    cfg = GenConfig.quick_config(epochs=2)
+    lines: list[str] = []
+    path = train_generator(make_data(windows(), cfg), cfg, tmp_path / "gen", log=lines.append)
+    assert (tmp_path / "gen" / "checkpoints" / "epoch-002.weights.h5").is_file()
+    assert any("epoch 1/2" in ln for ln in lines) and any("epoch 2/2" in ln for ln in lines)
+    gen = load_generator(path)
+    assert gen.activities == ("walking", "sitting") and gen.datasets == ("hapt",)
+    x, labels = gen.schedule(parse_schedule("walk:1,sit:1"), seed=0)
+    assert x.shape == (100, 6) and np.isfinite(x).all() and labels[-1] == "sitting"
+    assert path.stat().st_size < 100_000
+
+
+def test_aae_generate_train_quick_on_real_people(hapt_small_root: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["generate", "train", "--data", str(hapt_small_root), "--out", str(tmp_path / "g"), "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "epoch 2/2" in out and (tmp_path / "g" / "generator.npz").is_file()
+    assert set(load_generator(tmp_path / "g" / "generator.npz").activities) <= {
+        "walking", "upstairs", "downstairs", "sitting", "standing", "laying"}
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["generate", "evaluate", "--model", "missing.npz", "--data", "."], "does not exist"),
+    (["generate", "train", "--data", ".", "--out", "x", "--set", "bogus=1"], "unknown generator setting 'bogus'"),
+    (["generate", "train", "--data", "no-such-dir", "--out", "x"], "does not exist"),
+])  # fmt: skip
+def test_generate_errors_are_one_line(argv: list[str], message: str, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
