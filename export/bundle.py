@@ -153,6 +153,21 @@ def _cross_lines(block: dict[str, Any] | None) -> list[str]:
     return [*lines, "", f"int8 {verdict} the 5 Hz low-pass baseline ({block.get('reason') or 'no reason recorded'})."]
 
 
+def _protected_lines(block: dict[str, Any] | None) -> list[str]:
+    """The gate's gender / replacement-policy rows (export.protect_gate), on the run's unseen people."""
+    if not block:
+        return []
+    pol = block.get("policy") or {}
+    lines = ["", f"## Protected attributes and activities ({block.get('n_subjects')} people the model never saw)",
+             (f"Policy {pol.get('name')}: required {', '.join(pol.get('required', []))}; released as neutral: "
+              + ", ".join(f"{k} -> {v}" for k, v in (pol.get("replace") or {}).items()) if pol else "No replacement policy."),
+             "", "| release | gender (max attacker) | required-activity F1 | sensitive vs neutral (balanced, chance 50) |",
+             "|---|---|---|---|"]  # fmt: skip
+    for name, r in (block.get("rows") or {}).items():
+        lines.append(f"| {name} | {_fmt(r.get('gender_max'))} | {_fmt(r.get('required_f1'))} | {_fmt(r.get('sensitive_max'))} |")
+    return lines
+
+
 def model_card(m: Manifest, sizes: dict[str, int]) -> str:
     """A short human-readable card; every number is copied from the manifest."""
     tr, ev, gate = m.training, m.evaluation, m.gate
@@ -195,6 +210,7 @@ def model_card(m: Manifest, sizes: dict[str, int]) -> str:
                 f"{_fmt(r['identity_retrained_attacker'])} | {_fmt(r['identity_chance'])} |"
             )
     lines += _cross_lines(g.get("cross_dataset"))
+    lines += _protected_lines(g.get("protected"))
     lines += ["", f"## Release gate: {'PASSED' if gate.get('passed') else 'NOT PASSED'}", ""]
     for name, c in (gate.get("checks") or {}).items():
         lines.append(
@@ -270,7 +286,7 @@ def write_bundle(out: str | os.PathLike[str], conv: Converted, run: Any, gate: G
             gate=gate.to_dict(),
             attribution=_attribution(meta),
             training={k: meta.get(k) for k in ("dataset", "splits", "config", "model", "best_round", "train_minutes")}
-            | {"run": run.root.name},
+            | {"run": run.root.name} | ({"grid": meta["grid"]} if meta.get("grid") else {}),  # aae grid's point
             evaluation={
                 "run": (meta.get("evaluation") or {}).get("summary"),
                 "gate": gate.evaluation,

@@ -171,7 +171,7 @@ def export_run(
     target = None if cross is None or skip_gate else (cross, _cross_windows(run, cross, cross_data or data_root))
     gate = run_gate(
         run.model, conv, run.norm, ws, splits, cfg=eval_cfg, limits=limits or DEFAULT_LIMITS, skip_evaluation=skip_gate,
-        cross=target,
+        cross=target, meta=run.meta,
     )
     manifest = write_bundle(out, conv, run, gate, signing_key=key, allow_ungated=allow_ungated, force=force)
     return manifest, gate

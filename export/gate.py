@@ -200,6 +200,7 @@ def run_gate(
     parity_n: int = 256,
     seed: int = 0,
     cross: tuple[str, Any] | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> GateResult:
     """Measure int8 vs float on held-out windows and return the verdict.
 
@@ -213,6 +214,8 @@ def run_gate(
         skip_evaluation: parity only; the result never passes (the bundle is ungated).
         cross: ``(dataset name, WindowSet)`` of a dataset the model never trained on: the cross-dataset
             checks of ``export.cross_gate`` (Pareto vs the 5 Hz low-pass, int8 vs float there).
+        meta: the run's record; a run that claims gender protection or a replacement policy gets the
+            checks of ``export.protect_gate`` on its unseen people.
     """
     t0 = time.perf_counter()
     z = parity_windows(ws.x, splits.util_test, norm, n=parity_n, seed=seed + 1)
@@ -246,6 +249,16 @@ def run_gate(
                                              limits=limits, check=_check)
             evaluation["cross_dataset"] = block
             checks += cross_list
+        if meta is not None:
+            from .protect_gate import claims_protection, protect_checks
+
+            if claims_protection(meta):
+                from trainer.evaluate import EvalConfig
+
+                block, extra = protect_checks(model, conv, norm, ws, splits, meta, limits=limits, check=_check,
+                                              cfg=cfg if cfg is not None else EvalConfig())  # fmt: skip
+                evaluation["protected"] = block
+                checks += extra
     passed = all(c.passed for c in checks) and not skip_evaluation
     return GateResult(passed, tuple(checks), evaluation, skip_evaluation, time.perf_counter() - t0)
 

@@ -7,6 +7,8 @@
     aae export --run runs/hapt --data ../shared/datasets/uci-hapt --out bundle/ --signing-key KEY
     aae generate train --data ../shared/datasets --out runs/gen   (synthetic motion generator; docs/generator.md)
     aae keygen ~/.config/aae/signing.key      (Ed25519 pair to sign bundles with; needs no TensorFlow)
+    aae grid --config trainer/configs/hapt.toml --data ../shared/datasets/uci-hapt --out runs/grid \
+        --axis beta_id=0.5,1 --axis beta_dist=0.5,1.5 --cross sisfall   (one gated bundle per point; frontier)
     aae estimator --data ../shared/datasets --out bundle-activity/ --signing-key KEY   (on-device activity estimate)
 
 Every trainer error prints one line and exits 2, also a command whose extra is not installed
@@ -61,7 +63,8 @@ def _parse_override(item: str) -> tuple[str, object]:
 # command -> (extra, modules it cannot run without): checked before any data is loaded
 _NEEDS = {"train": ("train", ("tensorflow", "keras")), "evaluate": ("train", ("tensorflow", "keras", "aeon", "sklearn")),
           "export": ("export", ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime")),
-          "estimator": ("train", ("tensorflow", "keras")), "generate": ("train", ("tensorflow", "keras"))}  # fmt: skip
+          "estimator": ("train", ("tensorflow", "keras")), "generate": ("train", ("tensorflow", "keras")),
+          "grid": ("export", ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "aeon", "sklearn"))}  # fmt: skip
 
 
 def _missing(name: str) -> bool:
@@ -137,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .gencli import build_parser as build_generate
 
     build_generate(sub)
+    from .grid import build_parser as build_grid
+
+    build_grid(sub)
     return p
 
 
@@ -176,6 +182,10 @@ def _dispatch(args: Args) -> int:
         return _evaluate(args)
     if args.command == "estimator":
         return _estimator(args)
+    if args.command == "grid":
+        from .grid import run as run_grid
+
+        return run_grid(args)
     if args.command == "generate":
         from .gencli import run as run_generate
 

@@ -48,6 +48,9 @@ class TrainConfig:
     beta_id: float = 1.0
     beta_act: float = 3.0
     beta_dist: float = 0.5
+    # protected attribute and sensitive activities (trainer/protect.py; 0 / "" = the paper's AAE) ------
+    beta_gender: float = 0.0       # weight of the gender regularizer (GenReg on X'; unknown gender: no weight)
+    policy: str = ""               # replacement policy: a TOML path or a name under configs/policies/
     # procedure (paper Fig. 6 + attackers that keep adapting) -------------------------------
     pretrain_epochs: int = 8       # AE on X -> X
     rounds: int = 30               # regularizer/AAE rounds

@@ -91,7 +91,13 @@ def cross_evaluate(*, data: str | dict[str, str], targets: Sequence[str], run_di
             log(f"{mode}-dataset evaluation on {name}: {len(ws)} windows, {len(ws.subjects)} subjects -> {folder}")
         meta = {"run": str(run.root) if run is not None else None, "trained_on": list(trained_on), "taxonomy": taxonomy,
                 "attribution": attribution(name).replace("Trained on", "Evaluated on", 1)}
-        done[name] = cross_report(variants, ws, folder, cfg=cfg, mode=mode, meta=meta, log=log)
+        policy = None
+        if run is not None and run.meta.get("policy"):
+            from .protect import policy_from_dict
+
+            policy = policy_from_dict(run.meta["policy"], tuple(ws.activity_names))
+            meta["policy"] = run.meta["policy"]
+        done[name] = cross_report(variants, ws, folder, cfg=cfg, mode=mode, meta=meta, log=log, policy=policy)
         done[name]["folder"] = str(folder)
     return done
 

@@ -26,6 +26,8 @@ from .data import WindowSet
 from .evaluate import DEFAULT_EVAL, Release, _activity, release_windows
 from .evaluators import EvalConfig
 from .plots import plot_privacy_utility
+from .policy_eval import policy_attacks
+from .protect import Policy
 from .report import _atomic_write
 from .splits import Splits, make_splits
 
@@ -48,17 +50,21 @@ def baseline_transforms(ws: WindowSet, names: tuple[str, ...] = BASELINES) -> di
 
 
 def evaluate_release(transform: Release | None, ws_target: WindowSet, *, cfg: EvalConfig = DEFAULT_EVAL,
-                     splits: Splits | None = None, test_fraction: float = 1 / 3, seed: int = 0) -> dict[str, Any]:
-    """Activity F1 and every attack on the release of ``ws_target`` (None = raw), evaluators retrained on it."""
+                     splits: Splits | None = None, test_fraction: float = 1 / 3, seed: int = 0,
+                     policy: Policy | None = None) -> dict[str, Any]:
+    """Activity F1 and every attack on the release of ``ws_target`` (None = raw), evaluators retrained on it;
+    with a replacement ``policy`` also its required-activity F1 and sensitive-vs-neutral attack."""
     t0 = time.perf_counter()
     splits = splits if splits is not None else make_splits(ws_target, test_fraction=test_fraction, seed=seed)
     released = release_windows(transform, ws_target)
     activity = _activity(released, ws_target, splits, cfg)
     for k in ("confusion", "epochs_run"):
         activity.pop(k, None)  # bulky; the per-class F1 stays
+    extra = {} if policy is None else {"replacement": policy_attacks(released, ws_target, splits, policy, cfg)}
     return {
         "activity": activity,
         **attack_suite(released, ws_target, splits, cfg),
+        **extra,
         "n_windows": int(len(ws_target)),
         "n_subjects": int(len(ws_target.subjects)),
         "seconds": round(time.perf_counter() - t0, 1),
@@ -107,6 +113,8 @@ def summary_row(r: dict[str, Any]) -> dict[str, Any]:
         "weight_baseline_mae": _get(r, "weight_kg", "baseline_mae"),
         "activity_f1": _get(r, "activity", "macro_f1"),
         "activity_f1_sd": _get(r, "activity", "macro_f1_sd"),
+        "required_f1": _get(r, "replacement", "required", "macro_f1"),
+        "sensitive_max": _get(r, "replacement", "sensitive", "balanced_accuracy"),
     }
 
 
@@ -168,6 +176,11 @@ def _markdown(results: dict[str, Any]) -> str:
         )
     lines += ["", "Pareto check against the 5 Hz low-pass baseline (lower max identity at no lower activity F1):", ""]
     lines += [f"- {n}: {'PASS' if v['passed'] else 'fail'}: {v['reason']}" for n, v in results["pareto_vs_lowpass"].items()]
+    if any(r.get("sensitive_max") is not None or r.get("required_f1") is not None for r in rows.values()):
+        lines += ["", "Replacement policy (trainer/policy_eval.py): required-activity macro-F1 with labels as the policy "
+                  "releases them; a CNN retrained to tell each sensitive activity from its neutral target (balanced "
+                  "accuracy, chance 50 %, target <= 60 %):", "", "| variant | required F1 | sensitive vs neutral % |", "|---|---|---|"]
+        lines += [f"| {n} | {_f(r.get('required_f1'))} | {_f(r.get('sensitive_max'))} |" for n, r in rows.items()]
     lines += [
         "",
         "Protocol: every evaluator is retrained on the released windows of this dataset. Identity: trial A of every "
@@ -192,8 +205,10 @@ def _markdown(results: dict[str, Any]) -> str:
 
 def cross_report(variants: dict[str, Release | None], target_ws: WindowSet, out_dir: str | Path, *,
                  cfg: EvalConfig = DEFAULT_EVAL, mode: str = "cross", meta: dict[str, Any] | None = None,
-                 split_seed: int = 0, log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Evaluate the baselines and ``variants`` on ``target_ws``; write evaluation.json, report.md, privacy_utility.png.
+                 split_seed: int = 0, log: Callable[[str], None] | None = None,
+                 policy: Policy | None = None) -> dict[str, Any]:
+    """Evaluate the baselines and ``variants`` on ``target_ws``; write evaluation.json, report.md, privacy_utility.png
+    (with a replacement ``policy``, every release is also scored against it).
 
     Returns the results dict (``variants``: full results, ``summary``: ``summary_row`` per variant).
     evaluation.json is rewritten after every release (``"complete": false`` until the last one).
@@ -232,7 +247,7 @@ def cross_report(variants: dict[str, Release | None], target_ws: WindowSet, out_
         _atomic_write(out / "evaluation.json", json.dumps(doc, indent=2, default=json_default, allow_nan=False) + "\n")
 
     for name, t in {**baseline_transforms(target_ws), **variants}.items():
-        results[name] = evaluate_release(t, target_ws, cfg=cfg, splits=splits)
+        results[name] = evaluate_release(t, target_ws, cfg=cfg, splits=splits, policy=policy)
         if log is not None:
             log(f"  {summary_line(name, summary_row(results[name]))}  [{results[name]['seconds']:.0f} s]")
         write_json(document(complete=False))  # a long report interrupted keeps every finished release
@@ -245,7 +260,7 @@ def cross_report(variants: dict[str, Release | None], target_ws: WindowSet, out_
 
 
 def cross_check(transform: Release | None, target_ws: WindowSet, *, cfg: EvalConfig = DEFAULT_EVAL,
-                baseline: str = LOWPASS_BASELINE, split_seed: int = 0) -> dict[str, Any]:
+                baseline: str = LOWPASS_BASELINE, split_seed: int = 0, policy: Policy | None = None) -> dict[str, Any]:
     """The release gate's question: does ``transform`` Pareto-dominate ``baseline`` on ``target_ws``?
 
     Both releases are judged on the same leak-checked splits with the same evaluators. ``transform``
@@ -258,8 +273,8 @@ def cross_check(transform: Release | None, target_ws: WindowSet, *, cfg: EvalCon
     """
     base = baseline_transforms(target_ws, (baseline,))[baseline]
     splits = make_splits(target_ws, seed=split_seed)
-    model = summary_row(evaluate_release(transform, target_ws, cfg=cfg, splits=splits))
-    bar = summary_row(evaluate_release(base, target_ws, cfg=cfg, splits=splits))
+    model = summary_row(evaluate_release(transform, target_ws, cfg=cfg, splits=splits, policy=policy))
+    bar = summary_row(evaluate_release(base, target_ws, cfg=cfg, splits=splits, policy=policy))
     ok, reason = pareto_vs_baseline(model, bar)
     return {"model": model, "baseline": bar, "pareto": ok, "reason": reason, "baseline_name": baseline,
             "splits": splits.describe(), "eval_config": cfg.to_dict()}

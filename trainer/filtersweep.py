@@ -36,7 +36,7 @@ KEYS = ("identity_max", "identity_max_attacker", "identity_session", "gender_max
         "activity_f1", "chance")  # fmt: skip
 
 
-def _dynamic(text: str, ws: Any) -> Any:
+def _dynamic(text: str, ws: Any, estimator: str | None) -> Any:
     """``"A|B@walk,jog"``: release A, and B on windows the shipped activity estimator calls walk or jog
     (edge_runtime/views.py's ``switch``, measured offline on the same windows)."""
     first, _, rest = text.partition("|")
@@ -45,10 +45,14 @@ def _dynamic(text: str, ws: Any) -> Any:
         raise TrainerError(f"filter {text!r}: a dynamic filter is A|B@ACTIVITY[,ACTIVITY]")
     a, b = parse_filter(first, ws), parse_filter(second, ws)
     from edge_runtime.cli import ESTIMATOR_BUNDLE
+    from edge_runtime.errors import EdgeError
     from edge_runtime.estimator import Estimator
     from edge_runtime.manifest import load
 
-    est = Estimator(load(ESTIMATOR_BUNDLE))
+    try:
+        est = Estimator(load(estimator or ESTIMATOR_BUNDLE))
+    except EdgeError as exc:
+        raise TrainerError(f"filter {text!r}: activity estimator: {exc}") from exc
     want = set(labels.split(","))
     if want - set(est.labels):
         raise TrainerError(f"filter {text!r}: unknown activity; the estimator knows {', '.join(est.labels)}")
@@ -64,10 +68,10 @@ def _dynamic(text: str, ws: Any) -> Any:
     return release
 
 
-def parse_filter(text: str, ws: Any) -> Any:
-    """``"2.5g0.24"`` -> the release callable (None for raw)."""
+def parse_filter(text: str, ws: Any, estimator: str | None = None) -> Any:
+    """``"2.5g0.24"`` -> the release callable (None for raw); ``estimator``: bundle for ``A|B@...`` (default: shipped)."""
     if "|" in text:
-        return _dynamic(text, ws)
+        return _dynamic(text, ws, estimator)
     if text in ("raw", "lp5", "lp10"):
         return baseline_transforms(ws, (text,))[text]
     m = _SPEC.match(text)
@@ -87,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--filters", default="raw,lp5,2.5,2.5c,2.5g0.24", help="comma-separated (see above)")
     p.add_argument("--taxonomy", choices=("fine", "coarse"), default=None, help="default: fine for hapt, else coarse")
     p.add_argument("--full", action="store_true", help="the full evaluator (EvalConfig()) instead of the screening one")
+    p.add_argument("--estimator", default=None, help="activity estimator bundle for A|B@... filters (default: the "
+                   "shipped one); e.g. one trained without the screened dataset, so its gating is out of sample")
     a = p.parse_args(argv)
     try:
         ws = load_windows(a.dataset, a.data, WindowSpec(stride=64),
@@ -95,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                                                             rocket_rank=512, max_train=8000)  # fmt: skip
         for text in a.filters.split(","):
             t0 = time.perf_counter()
-            row = summary_row(evaluate_release(parse_filter(text.strip(), ws), ws, cfg=cfg))
+            row = summary_row(evaluate_release(parse_filter(text.strip(), ws, a.estimator), ws, cfg=cfg))
             print(json.dumps({"dataset": a.dataset, "filter": text.strip(), **{k: row[k] for k in KEYS},
                               "seconds": round(time.perf_counter() - t0, 1), "quick": not a.full}), flush=True)  # fmt: skip
     except TrainerError as exc:

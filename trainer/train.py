@@ -29,6 +29,7 @@ from .checkpoint import MODEL_NAME, save_run_json
 from .config import TrainConfig, dataset_names
 from .data import attribution, load_windows
 from .errors import TrainerError
+from .protect import gender_codes, load_policy, replacement_targets
 from .splits import make_splits
 
 __all__ = ["train"]
@@ -78,6 +79,15 @@ def train(cfg: TrainConfig, data_root: str | Path, out: str | Path, *, resume: b
 
     x_fit, u_fit, a_fit = arrays(splits.ae_fit)
     x_chk, u_chk, a_chk = arrays(splits.ae_check)
+    policy = load_policy(cfg.policy, tuple(ws.activity_names)) if cfg.policy else None
+    g_fit, gw_fit = gender_codes(ws.gender()[splits.ae_fit])
+    g_chk, gw_chk = gender_codes(ws.gender()[splits.ae_check])
+    if cfg.beta_gender > 0 and (gw_fit.sum() == 0 or len(np.unique(g_fit[gw_fit > 0])) < 2):
+        raise TrainerError("beta_gender > 0 needs training subjects of both genders (a dataset that publishes them, e.g. sisfall)")
+    s_fit = ws.subject[splits.ae_fit]
+    if policy is not None:
+        a_chk = policy.target_labels(a_chk)  # the check counts a sensitive window released as neutral as right
+        log(f"policy {policy.name}: " + ", ".join(f"{ws.activity_names[a]} -> {ws.activity_names[b]}" for a, b in policy.replace))
     log(f"data: {len(ws)} windows {spec.shape}, AAE trains on {len(x_fit)} (+{len(x_chk)} check) windows of "
         f"{n_users} subjects; {len(splits.test_subjects)} subjects held out")
 
@@ -94,6 +104,8 @@ def train(cfg: TrainConfig, data_root: str | Path, out: str | Path, *, resume: b
         "dec_reg": build_classifier(spec.shape, n_users, cfg.reg_filters, "dec_reg"),
         "act_reg": build_classifier(spec.shape, n_acts, cfg.reg_filters, "act_reg"),
     }
+    if cfg.beta_gender > 0:
+        regs["gen_reg"] = build_classifier(spec.shape, 2, cfg.reg_filters, "gen_reg")
     fresh = [build_classifier(spec.shape, n_users, cfg.reg_filters, f"fresh{i}") for i in range(cfg.fresh_attackers)]
     ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     for m in (*regs.values(), *fresh):
@@ -115,7 +127,8 @@ def train(cfg: TrainConfig, data_root: str | Path, out: str | Path, *, resume: b
         log(f"pre-trained AE: reconstruction MSE {float(aae.evaluate(x_chk, x_chk, verbose=0)):.4f}")
 
     @tf.function
-    def aae_step(xb: tf.Tensor, ub: tf.Tensor, ab: tf.Tensor) -> tuple[tf.Tensor, ...]:
+    def aae_step(xb: tf.Tensor, tb: tf.Tensor, ub: tf.Tensor, ab: tf.Tensor, gb: tf.Tensor,
+                 gw: tf.Tensor) -> tuple[tf.Tensor, ...]:  # fmt: skip
         onehot = tf.one_hot(ub, n_users)
         with tf.GradientTape() as tape:
             y = enc(xb, training=True)
@@ -125,8 +138,10 @@ def train(cfg: TrainConfig, data_root: str | Path, out: str | Path, *, resume: b
             for f in fresh:
                 li += identity_loss(onehot, f(xh, training=False))
             la = activity_loss(ab, regs["act_reg"](xh, training=False))
-            ld = distortion_loss(filt(xb), xh)
+            ld = distortion_loss(filt(tb), xh)  # tb = xb, or a neutral window for a sensitive one
             loss = cfg.beta_id * li + cfg.beta_act * la + cfg.beta_dist * ld
+            if "gen_reg" in regs:
+                loss += cfg.beta_gender * identity_loss(tf.one_hot(gb, 2), regs["gen_reg"](xh, training=False), gw)
         variables = enc.trainable_variables + dec.trainable_variables
         opt.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return loss, li, la, ld
@@ -143,7 +158,9 @@ def train(cfg: TrainConfig, data_root: str | Path, out: str | Path, *, resume: b
         e = cfg.reg_warmup_epochs if r == 0 else cfg.reg_epochs
         _fit(regs["enc_reg"], y_fit, u_fit, e, cfg.batch_size)
         _fit(regs["dec_reg"], xh_fit, u_fit, e, cfg.batch_size)
-        _fit(regs["act_reg"], xh_fit, a_fit, e, cfg.batch_size)
+        _fit(regs["act_reg"], xh_fit, a_fit, e, cfg.batch_size)  # true labels: it must see what is sensitive
+        if "gen_reg" in regs:
+            _fit(regs["gen_reg"], xh_fit[gw_fit > 0], g_fit[gw_fit > 0], e, cfg.batch_size)
         fresh_acc = []
         for i, f in enumerate(fresh):  # re-initialise: an attacker that adapts to this round's output
             f.set_weights(build_classifier(spec.shape, n_users, cfg.reg_filters, f"fresh{i}").get_weights())
@@ -156,9 +173,15 @@ def train(cfg: TrainConfig, data_root: str | Path, out: str | Path, *, resume: b
         if progress["act0"] is None:
             progress["act0"] = act_acc
         score = act_acc - cfg.privacy_weight * max(id_acc - chance, 0.0)
+        extra: dict[str, float] = {}
+        if "gen_reg" in regs and gw_chk.sum() > 0:
+            known = gw_chk > 0
+            extra["check_gender_acc"] = _accuracy(regs["gen_reg"], xh_chk[known], g_chk[known])
+            majority = float(max(g_chk[known].mean(), 1 - g_chk[known].mean()))
+            score -= cfg.privacy_weight * max(extra["check_gender_acc"] - majority, 0.0)
         is_best = progress["best"] is None or score > progress["best"]["score"]
         entry = {"round": r, "minutes": round((time.monotonic() - t0) / 60, 2), "check_activity_acc": act_acc,
-                 "check_identity_acc_fresh": id_acc, "chance": chance, "check_mse": mse, "score": score}
+                 "check_identity_acc_fresh": id_acc, "chance": chance, "check_mse": mse, "score": score, **extra}
         if is_best:
             progress["best"] = entry
             enc.save_weights(state / "best_enc.weights.h5")
@@ -171,11 +194,12 @@ def train(cfg: TrainConfig, data_root: str | Path, out: str | Path, *, resume: b
             log(_line(entry, is_best) + f"  -> stop ({reason})")
             break
         losses = []
+        t_fit, ta_fit = replacement_targets(x_fit, a_fit, s_fit, policy, rng)  # redrawn every round
         for _ in range(cfg.aae_epochs):
             order = rng.permutation(len(x_fit))
             for s in range(0, len(order), cfg.batch_size):
                 b = order[s : s + cfg.batch_size]
-                losses.append([float(v) for v in aae_step(x_fit[b], u_fit[b], a_fit[b])])
+                losses.append([float(v) for v in aae_step(x_fit[b], t_fit[b], u_fit[b], ta_fit[b], g_fit[b], gw_fit[b])])
         entry["aae_loss"] = dict(zip(("total", "identity", "activity", "mse"), np.mean(losses, axis=0).round(4).tolist(), strict=True))
         progress["history"].append(entry)
         progress["round"] = r + 1
@@ -192,6 +216,7 @@ def train(cfg: TrainConfig, data_root: str | Path, out: str | Path, *, resume: b
         "dataset": _dataset_meta(names, ws),
         "splits": splits.describe(),
         "model": {"parameters": int(aae.count_params()), "macs_per_window": macs(aae)},
+        "policy": policy.to_dict() if policy is not None else None,
         "versions": _versions(),
         "history": progress["history"],
         "best_round": progress["best"],
@@ -265,4 +290,5 @@ def _line(e: dict[str, Any], best: bool) -> str:
     tail = f"  loss {loss['total']:.3f} (id {loss['identity']:.3f} act {loss['activity']:.3f} mse {loss['mse']:.3f})" if loss else ""
     return (f"round {e['round']:2d}  {e['minutes']:6.1f} min  check: activity {e['check_activity_acc']:.3f}  "
             f"fresh attacker {e['check_identity_acc_fresh']:.3f} (chance {e['chance']:.3f})  mse {e['check_mse']:.3f}"
-            f"{' *' if best else ''}{tail}")
+            + (f"  gender {e['check_gender_acc']:.3f}" if "check_gender_acc" in e else "")
+            + f"{' *' if best else ''}{tail}")

@@ -64,3 +64,12 @@ def test_a_dynamic_filter_switches_where_the_shipped_estimator_says_so() -> None
         parse_filter("2.5c|2.5", _WS)
     with pytest.raises(TrainerError, match="unknown activity; the estimator knows walk"):
         parse_filter("2.5c|2.5@lying", _WS)
+
+
+def test_another_estimator_is_used_and_a_missing_one_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                   hapt_small_root: Path) -> None:
+    """--estimator: screen a dynamic filter with an estimator that never saw the screened dataset."""
+    assert main(["--data", str(hapt_small_root), "--dataset", "hapt", "--filters", "2.5c|2.5@static",
+                 "--estimator", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("filtersweep: error: filter '2.5c|2.5@static': activity estimator:") and "\n" not in err

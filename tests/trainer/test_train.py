@@ -83,3 +83,31 @@ def test_cli_evaluate_quick_writes_report(smoke_run, hapt_root, tmp_path):
     assert (out / "report.md").is_file()
     summary = json.loads((smoke_run / "run.json").read_text())["evaluation"]
     assert summary and results
+
+
+@pytest.mark.slow
+def test_policy_and_gender_regularizer_train_end_to_end(hapt_small_root, sisfall_small_root, tmp_path):
+    """HAPT (lying) + SisFall (jogging, genders), the assisted-living policy and a gender regularizer:
+    the run records the policy it was trained with and the gender check of every round."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "uci-hapt").symlink_to(hapt_small_root)
+    (data / "sisfall").symlink_to(sisfall_small_root)
+    out = tmp_path / "run"
+    rc = main(["train", "--config", str(ROOT / "trainer/configs/smoke.toml"), "--data", str(data), "--out", str(out),
+               "--set", 'datasets=["hapt", "sisfall"]', "--set", 'taxonomy="fine"', "--set", 'policy="assisted-living"',
+               "--set", "beta_gender=1.0", "--set", "stride=128", "--set", "evaluate=false"])
+    assert rc == 0
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["policy"]["replace"] == {"laying": "sitting", "jogging": "walking"}
+    assert all(0.0 <= h["check_gender_acc"] <= 1.0 for h in meta["history"])
+    assert meta["config"]["beta_gender"] == 1.0
+    assert load_run(out).transform(np.full((2, 128, 2), 9.8, np.float32)).shape == (2, 128, 2)
+
+
+def test_gender_regularizer_without_genders_is_one_line(hapt_small_root, tmp_path, capsys):
+    rc = main(["train", "--config", str(ROOT / "trainer/configs/smoke.toml"), "--data", str(hapt_small_root),
+               "--out", str(tmp_path / "o"), "--set", "beta_gender=1.0"])
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert "needs training subjects of both genders" in err and "\n" not in err
