@@ -85,9 +85,10 @@ def stream_ids(ws: WindowSet) -> np.ndarray:
     uniq, inv = np.unique(np.asarray(names, dtype=str), return_inverse=True)
     code = np.array([zlib.crc32(str(n).encode()) & 0x7FFF for n in uniq], np.int64)[inv.reshape(-1)]
     subject, trial = ws.subject.astype(np.int64), ws.trial.astype(np.int64)
-    if len(ws) and (subject.min() < 0 or trial.min() < 0 or subject.max() >= 1 << 24 or trial.max() >= 1 << 24):
-        raise ValueError("subject and trial ids must lie in [0, 2^24) to form stream ids")
-    return np.asarray((code << 48) | (subject << 24) | trial)
+    # 15 bits dataset | 16 bits subject | 32 bits trial: combined datasets move trials to 10^7 * (k + 1) + t
+    if len(ws) and (subject.min() < 0 or trial.min() < 0 or subject.max() >= 1 << 16 or trial.max() >= 1 << 32):
+        raise ValueError("subject ids must lie in [0, 2^16) and trial ids in [0, 2^32) to form stream ids")
+    return np.asarray((code << 48) | (subject << 32) | trial)
 
 
 def release_windows(transform: Release | None, ws: WindowSet) -> np.ndarray:

@@ -82,9 +82,7 @@ def test_label_only_writes_the_label_and_nothing_else() -> None:
     ws = planted(n_subjects=3, windows_per_bout=4)
     out = release_windows(label_only(ws), ws)
     assert out.shape == ws.x.shape and out.dtype == np.float32
-    seg = ws.spec.length // 2  # two activities: the label is which half of the window is 1
-    np.testing.assert_array_equal(out[:, :seg, 0].mean(axis=1), (ws.activity == 0).astype(np.float32))
-    np.testing.assert_array_equal(out[:, seg:, 1].mean(axis=1), (ws.activity == 1).astype(np.float32))
+    np.testing.assert_array_equal(out, np.broadcast_to(ws.activity.astype(np.float32)[:, None, None], out.shape))
     # equal labels -> identical windows, whoever the subject: no signal gets through
     assert len(np.unique(out.reshape(len(out), -1), axis=0)) == 2
 
@@ -98,3 +96,23 @@ def test_label_only_refuses_windows_it_does_not_know() -> None:
     t = label_only(ws)
     with pytest.raises(ValueError, match="not in the windows"):
         t.release(ws.x[:1], stream=np.array([123]), start=np.array([0]))
+
+
+@pytest.mark.slow
+def test_label_only_is_readable_with_many_classes() -> None:
+    """The bound the row stands for: with 8 activities an activity CNN retrained on the label-only
+    release reads (nearly) every label (a time-segment encoding read 77 F1 on HAPT's 6 classes)."""
+    from dataclasses import replace
+
+    from trainer.baselines import label_only
+    from trainer.evaluate import _activity, release_windows
+    from trainer.evaluators import EvalConfig
+    from trainer.splits import make_splits
+
+    from .synthetic import planted
+
+    ws = planted(n_subjects=6, windows_per_bout=6)
+    ws = replace(ws, activity=(ws.bout % 8).astype(np.int16), activity_names=tuple(f"a{i}" for i in range(8)))
+    splits = make_splits(ws, seed=0)
+    f1 = _activity(release_windows(label_only(ws), ws), ws, splits, EvalConfig.quick(epochs=15))["macro_f1"]
+    assert f1 > 95

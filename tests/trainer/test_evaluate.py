@@ -142,3 +142,21 @@ def test_release_windows_gives_a_stream_transform_recording_ids_and_starts() -> 
     np.testing.assert_array_equal(release_windows(None, ws), ws.x)
     with pytest.raises(ValueError, match="shape"):
         release_windows(lambda x: x[:, ::2], ws)
+
+
+def test_stream_ids_hold_the_ids_of_combined_datasets() -> None:
+    """Several datasets load with subjects at 1000 * (k + 1) + s and trials at 10^7 * (k + 1) + t
+    (trainer/data/catalog.py): the second dataset's trials are past 2^24 and must still get ids."""
+    from dataclasses import replace
+
+    from trainer.evaluate import stream_ids
+
+    from .synthetic import planted
+
+    ws = planted(n_subjects=3, windows_per_bout=2)
+    big = replace(ws, subject=ws.subject + 2000, trial=ws.trial + 20_000_000)
+    ids = stream_ids(big)
+    assert len(np.unique(ids)) == len(np.unique(ws.trial))
+    assert not np.isin(ids, stream_ids(ws)).any()
+    with pytest.raises(ValueError, match="subject ids"):
+        stream_ids(replace(ws, subject=ws.subject + (1 << 16)))
