@@ -118,3 +118,17 @@ def test_policy_evaluator_tells_raw_from_a_replaced_release() -> None:
     assert out["sensitive"]["balanced_accuracy"] < 65
     assert out["required"]["macro_f1"] > 90
     assert out["policy"] == {"name": "t", "required": ["walk"], "replace": {"rest": "walk"}}
+
+
+def test_summary_and_report_carry_the_policy_numbers() -> None:
+    from trainer.crosseval import _markdown, summary_row
+
+    result = {"replacement": {"required": {"macro_f1": 88.5}, "sensitive": {"balanced_accuracy": 57.25}}}
+    row = summary_row(result)
+    assert row["required_f1"] == 88.5 and row["sensitive_max"] == 57.25
+    assert summary_row({})["sensitive_max"] is None
+    doc = {"mode": "within", "dataset": "x", "n_windows": 1, "window": {}, "splits": {}, "summary": {"anonymizer": row},
+           "pareto_vs_lowpass": {}, "eval_config": {"session_seconds": 60.0}}
+    md = _markdown(doc)
+    assert "| anonymizer | 88.5 | 57.2 |" in md and "Replacement policy" in md
+    assert "Replacement policy" not in _markdown({**doc, "summary": {"raw": summary_row({})}})
