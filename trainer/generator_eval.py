@@ -28,7 +28,7 @@ from firmware_bridge.generated import Generator
 
 from .evaluators import EvalConfig, bout_validation, confusion, f1_scores, fit_classifier
 from .generator import GenConfig, GenData, conditions, load_data
-from .plots import _plt, plot_examples
+from .plots import _plt, plot_examples, save_figure
 from .rocket import fit_ridge, rocket_space
 
 __all__ = ["evaluate", "generate_like", "sampling_speed", "nearest_distances"]
@@ -173,9 +173,7 @@ def spectra(real: np.ndarray, fake: np.ndarray, keys: np.ndarray, path: Path) ->
     axes[0][0].legend(fontsize=6)
     for ax in axes[-1]:
         ax.set_xlabel("Hz", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
     return dist
 
 

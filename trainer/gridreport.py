@@ -18,7 +18,7 @@ from typing import Any
 
 from edge_runtime.manifest import Manifest
 
-from .plots import _plt
+from .plots import _plt, save_figure
 from .report import _atomic_write
 
 __all__ = ["new_doc", "point_entry", "pareto_optimal", "write_doc", "finish"]
@@ -171,9 +171,7 @@ def _plot(panels: list[dict[str, Any]], statuses: dict[str, str], path: Path) ->
         ax.set_title(f"{panel['title']} (left and up is better)", fontsize=9)
         ax.legend(fontsize=6, loc="best")
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 

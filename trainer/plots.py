@@ -19,6 +19,14 @@ def _plt() -> Any:
     return plt
 
 
+def save_figure(fig: Any, path: Path, *, dpi: int = 110) -> Path:
+    """Lay out, write and close ``fig`` (a report draws many: an open figure holds its memory)."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    _plt().close(fig)
+    return path
+
+
 def plot_examples(examples: dict[str, Any], path: Path) -> Path:
     """One row per activity, one column per channel: the raw window and every released version."""
     plt = _plt()
@@ -37,10 +45,7 @@ def plot_examples(examples: dict[str, Any], path: Path) -> Path:
     axes[0][0].legend(fontsize=6, loc="upper right")
     for ax in axes[-1]:
         ax.set_xlabel("time [s]", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _spectrogram(windows: np.ndarray, nfft: int = 64, hop: int = 16) -> np.ndarray:
@@ -75,10 +80,7 @@ def plot_spectrograms(examples: dict[str, Any], path: Path, variant: str | None 
             axes[r][c].set_ylabel("Hz", fontsize=8)
             axes[r][c].set_xlabel("time [s], example windows end to end", fontsize=7)
             fig.colorbar(im, ax=axes[r][c], label="dB")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_tradeoff(results: dict[str, Any], path: Path) -> Path:
@@ -101,10 +103,7 @@ def plot_tradeoff(results: dict[str, Any], path: Path) -> Path:
     ax.set_title("privacy-utility trade-off (left and up is better)", fontsize=10)
     ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_privacy_utility(rows: dict[str, dict[str, Any]], path: Path, *, baselines: tuple[str, ...] = (),
@@ -136,7 +135,4 @@ def plot_privacy_utility(rows: dict[str, dict[str, Any]], path: Path, *, baselin
     ax.set_title(title or "privacy-utility (left and up is better)", fontsize=10)
     ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

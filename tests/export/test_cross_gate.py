@@ -13,27 +13,10 @@ pytest.importorskip("aeon")
 
 from export.cross_gate import cross_checks  # noqa: E402
 from export.gate import DEFAULT_LIMITS, _check  # noqa: E402
+from tests.export.stand_ins import IdentityNorm, KnownModel  # noqa: E402
 from tests.trainer.synthetic import planted  # noqa: E402
 from trainer.crosseval import LOWPASS_BASELINE  # noqa: E402
 from trainer.evaluators import EvalConfig  # noqa: E402
-
-
-class _Model:
-    """A stand-in for the Keras model (``predict``) with a known release."""
-
-    def __init__(self, fn):  # type: ignore[no-untyped-def]
-        self.fn = fn
-
-    def predict(self, z, batch_size=512, verbose=0):  # type: ignore[no-untyped-def]
-        return self.fn(z)
-
-
-class _Norm:
-    def apply(self, x):  # type: ignore[no-untyped-def]
-        return x
-
-    def invert(self, z):  # type: ignore[no-untyped-def]
-        return z
 
 
 def _run(release, monkeypatch):  # type: ignore[no-untyped-def]
@@ -43,7 +26,7 @@ def _run(release, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setattr(cg, "run_tflite", lambda blob, z, batch=512: release(z))
     ws = planted(n_subjects=6, trials=2, windows_per_bout=8, identity_amp=1.5, noise=0.2, seed=3)
     conv = SimpleNamespace(int8_tflite=b"")
-    return cross_checks(_Model(release), conv, _Norm(), "synthetic", ws, cfg=EvalConfig.quick(), limits=DEFAULT_LIMITS,
+    return cross_checks(KnownModel(release), conv, IdentityNorm(), "synthetic", ws, cfg=EvalConfig.quick(), limits=DEFAULT_LIMITS,
                         check=_check)
 
 

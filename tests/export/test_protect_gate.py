@@ -13,6 +13,7 @@ pytest.importorskip("aeon")
 
 from export.gate import DEFAULT_LIMITS, _check  # noqa: E402
 from export.protect_gate import claims_protection, protect_checks  # noqa: E402
+from tests.export.stand_ins import IdentityNorm, KnownModel  # noqa: E402
 from tests.trainer.synthetic import planted  # noqa: E402
 from trainer.evaluators import EvalConfig  # noqa: E402
 from trainer.splits import make_splits  # noqa: E402
@@ -20,20 +21,6 @@ from trainer.splits import make_splits  # noqa: E402
 META = {"config": {"beta_gender": 1.0}, "policy": {"name": "t", "required": ["walk"], "replace": {"rest": "walk"}}}
 
 
-class _Model:
-    def __init__(self, fn):  # type: ignore[no-untyped-def]
-        self.fn = fn
-
-    def predict(self, z, batch_size=512, verbose=0):  # type: ignore[no-untyped-def]
-        return self.fn(z)
-
-
-class _Norm:
-    def apply(self, x):  # type: ignore[no-untyped-def]
-        return x
-
-    def invert(self, z):  # type: ignore[no-untyped-def]
-        return z
 
 
 def _hide_rest(z):  # type: ignore[no-untyped-def]
@@ -49,7 +36,7 @@ def _run(float_fn, int8_fn, monkeypatch):  # type: ignore[no-untyped-def]
 
     monkeypatch.setattr(pg, "run_tflite", lambda blob, z, batch=512: int8_fn(z))
     ws = planted(n_subjects=12, trials=2, windows_per_bout=8, seed=4)
-    checks = protect_checks(_Model(float_fn), SimpleNamespace(int8_tflite=b""), _Norm(), ws, make_splits(ws, seed=0), META,
+    checks = protect_checks(KnownModel(float_fn), SimpleNamespace(int8_tflite=b""), IdentityNorm(), ws, make_splits(ws, seed=0), META,
                             cfg=EvalConfig.quick(epochs=12), limits=DEFAULT_LIMITS, check=_check)  # fmt: skip
     return checks[0], {c.name: c for c in checks[1]}
 
