@@ -24,7 +24,7 @@ from edge_runtime.normalizer import Normalization
 
 from .convert import Converted, run_tflite
 
-__all__ = ["cross_checks", "STRICT"]
+__all__ = ["cross_checks", "float_int8_releases", "point_diff", "STRICT"]
 
 
 def _session(row: dict[str, Any]) -> float | None:
@@ -32,6 +32,21 @@ def _session(row: dict[str, Any]) -> float | None:
     return None if v is None else float(v)
 
 STRICT = -1e-9  # "lower than the baseline" as a <= limit: a tie does not pass
+
+
+def float_int8_releases(model: Any, conv: Converted, norm: Normalization) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """The Keras (float) and int8 TFLite releases as transforms in view units (what the gate compares)."""
+
+    def released(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+        return lambda x: norm.invert(fn(norm.apply(x)))
+
+    return {"float": released(lambda z: np.asarray(model.predict(z, batch_size=512, verbose=0), np.float32)),
+            "int8": released(lambda z: run_tflite(conv.int8_tflite, z, batch=512))}  # fmt: skip
+
+
+def point_diff(a: float | None, c: float | None) -> float | None:
+    """``a - c`` in points (2 decimals); None when either is missing (the check then fails)."""
+    return None if a is None or c is None else round(float(a) - float(c), 2)
 
 
 def cross_checks(model: Any, conv: Converted, norm: Normalization, name: str, target_ws: Any, *, cfg: Any,
@@ -47,22 +62,13 @@ def cross_checks(model: Any, conv: Converted, norm: Normalization, name: str, ta
     )
     from trainer.splits import make_splits
 
-    def released(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
-        return lambda x: norm.invert(fn(norm.apply(x)))
-
-    variants = {
-        "float": released(lambda z: np.asarray(model.predict(z, batch_size=512, verbose=0), np.float32)),
-        "int8": released(lambda z: run_tflite(conv.int8_tflite, z, batch=512)),
-        LOWPASS_BASELINE: baseline_transforms(target_ws)[LOWPASS_BASELINE],
-    }
+    variants = {**float_int8_releases(model, conv, norm), LOWPASS_BASELINE: baseline_transforms(target_ws)[LOWPASS_BASELINE]}
     splits = make_splits(target_ws, seed=0)
     rows = {k: summary_row(evaluate_release(t, target_ws, cfg=cfg, splits=splits)) for k, t in variants.items()}
     q, f, b = rows["int8"], rows["float"], rows[LOWPASS_BASELINE]
     pareto, reason = pareto_vs_baseline(q, b)
 
-    def diff(a: float | None, c: float | None) -> float | None:
-        return None if a is None or c is None else round(float(a) - float(c), 2)
-
+    diff = point_diff
     t = f"cross_{name}"
     checks = [
         check(f"{t}_identity_vs_lowpass", diff(q["identity_max"], b["identity_max"]), STRICT, "points"),

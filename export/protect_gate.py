@@ -22,16 +22,21 @@ import numpy as np
 
 from edge_runtime.normalizer import Normalization
 
-from .convert import Converted, run_tflite
+from .convert import Converted
+from .cross_gate import float_int8_releases, point_diff
 
 __all__ = ["claims_protection", "protect_checks", "SENSITIVE_LIMIT"]
 
 SENSITIVE_LIMIT = 60.0  # percent balanced accuracy: chance (50) + 10 points (issue 13)
 
 
+def _beta_gender(meta: dict[str, Any]) -> float:
+    return float(meta.get("config", {}).get("beta_gender", 0.0))
+
+
 def claims_protection(meta: dict[str, Any]) -> bool:
     """Whether a run's record claims gender protection or a replacement policy."""
-    return bool(meta.get("policy")) or float(meta.get("config", {}).get("beta_gender", 0.0)) > 0
+    return bool(meta.get("policy")) or _beta_gender(meta) > 0
 
 
 def _unseen(ws: Any, splits: Any) -> Any:
@@ -49,22 +54,14 @@ def protect_checks(model: Any, conv: Converted, norm: Normalization, ws: Any, sp
     target = _unseen(ws, splits)
     policy = policy_from_dict(meta["policy"], tuple(target.activity_names)) if meta.get("policy") else None
 
-    def released(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
-        return lambda x: norm.invert(fn(norm.apply(x)))
-
-    variants = {
-        "float": released(lambda z: np.asarray(model.predict(z, batch_size=512, verbose=0), np.float32)),
-        "int8": released(lambda z: run_tflite(conv.int8_tflite, z, batch=512)),
-    }
+    variants = float_int8_releases(model, conv, norm)
     tsplits = make_splits(target, seed=0)
     rows = {k: summary_row(evaluate_release(t, target, cfg=cfg, splits=tsplits, policy=policy)) for k, t in variants.items()}
     q, f = rows["int8"], rows["float"]
 
-    def diff(a: float | None, c: float | None) -> float | None:
-        return None if a is None or c is None else round(float(a) - float(c), 2)
-
+    diff = point_diff
     checks = []
-    if f["gender_max"] is not None or float(meta.get("config", {}).get("beta_gender", 0.0)) > 0:
+    if f["gender_max"] is not None or _beta_gender(meta) > 0:
         checks.append(check("gender_int8_delta", diff(q["gender_max"], f["gender_max"]), limits.identity_points, "points"))
     if policy is not None:
         checks += [

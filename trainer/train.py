@@ -80,8 +80,9 @@ def train(cfg: TrainConfig, data_root: str | Path, out: str | Path, *, resume: b
     x_fit, u_fit, a_fit = arrays(splits.ae_fit)
     x_chk, u_chk, a_chk = arrays(splits.ae_check)
     policy = load_policy(cfg.policy, tuple(ws.activity_names)) if cfg.policy else None
-    g_fit, gw_fit = gender_codes(ws.gender()[splits.ae_fit])
-    g_chk, gw_chk = gender_codes(ws.gender()[splits.ae_check])
+    genders = ws.gender()
+    g_fit, gw_fit = gender_codes(genders[splits.ae_fit])
+    g_chk, gw_chk = gender_codes(genders[splits.ae_check])
     if cfg.beta_gender > 0 and (gw_fit.sum() == 0 or len(np.unique(g_fit[gw_fit > 0])) < 2):
         raise TrainerError("beta_gender > 0 needs training subjects of both genders (a dataset that publishes them, e.g. sisfall)")
     s_fit = ws.subject[splits.ae_fit]

@@ -32,9 +32,9 @@ def _hide_rest(z):  # type: ignore[no-untyped-def]
 
 
 def _run(float_fn, int8_fn, monkeypatch):  # type: ignore[no-untyped-def]
-    import export.protect_gate as pg
+    import export.cross_gate as cg
 
-    monkeypatch.setattr(pg, "run_tflite", lambda blob, z, batch=512: int8_fn(z))
+    monkeypatch.setattr(cg, "run_tflite", lambda blob, z, batch=512: int8_fn(z))
     ws = planted(n_subjects=12, trials=2, windows_per_bout=8, seed=4)
     checks = protect_checks(KnownModel(float_fn), SimpleNamespace(int8_tflite=b""), IdentityNorm(), ws, make_splits(ws, seed=0), META,
                             cfg=EvalConfig.quick(epochs=12), limits=DEFAULT_LIMITS, check=_check)  # fmt: skip
