@@ -31,6 +31,7 @@ from .config import RuntimeConfig, StreamEntry
 from .decoder import StreamInfo
 from .errors import SourceError
 from .gateway_batch import Batcher
+from .gateway_conns import Connections
 from .gateway_sinks import StreamSinks
 from .gateway_streams import Stream, listener_stream_name, stream_secret
 from .gateway_threads import ThreadedStream
@@ -45,7 +46,6 @@ from .windower import Window
 __all__ = ["Gateway", "is_listener"]
 
 log = logging.getLogger("edge_anonymize")
-RECV = 16384  # per read: a 50 Hz device sends ~760 B/s; a smaller buffer is cheaper and fairer
 COUNTERS = ("accepted", "refused", "mismatch", "unplugged", "stalled", "no_hello", "replaced", "batches")
 
 
@@ -87,12 +87,11 @@ class Gateway:
             self.sinks.close(1.0)
             raise
         self.streams: dict[str, Stream] = {t.stream.name: t.stream for t in self._threaded}
-        self._conns: dict[int, tuple[socket.socket, Stream, str]] = {}  # fd -> (socket, stream, listener name)
-        self._per_listener = {s.name: 0 for s, _ in self.listeners}
         self._ready: list[tuple[Stream, Window]] = []
         self._stop = threading.Event()
         self.ready = threading.Event()  # set once listeners are bound (tests read their ports then)
         self.sel = selectors.DefaultSelector()
+        self.conns = Connections(self.sel, self.counts, [s.name for s, _ in self.listeners], self._feed)
         self._bell_r, self._bell_w = socket.socketpair()
         for s in (self._bell_r, self._bell_w):
             s.setblocking(False)
@@ -176,23 +175,19 @@ class Gateway:
                 self.report()
 
     def _accept(self, lst: TcpListener) -> None:
-        name = next(s.name for s, li in self.listeners if li is lst)
+        entry = next(s for s, li in self.listeners if li is lst)
         for conn in lst.accept():
-            open_now = len(self._conns) + sum(not t.stop.is_set() for t in self._threaded)
-            if open_now >= self.cfg.gateway.max_streams or self._per_listener[name] >= lst.max_conns:
+            open_now = len(self.conns) + sum(not t.stop.is_set() for t in self._threaded)
+            if open_now >= self.cfg.gateway.max_streams or self.conns.full(entry.name, lst.max_conns):
                 conn.close()
                 self.counts["refused"] += 1
                 if self.counts["refused"] == 1 or self.counts["refused"] % 1000 == 0:
-                    log.warning("listener %s: connection refused, %d open (refused so far: %d)", name,
+                    log.warning("listener %s: connection refused, %d open (refused so far: %d)", entry.name,
                                 open_now, self.counts["refused"])  # fmt: skip
                 continue
             self._conn_no += 1
-            entry = next(s for s, li in self.listeners if li is lst)
-            st = self._stream("", entry, label=f"{name}#{self._conn_no}", on_hello=self._named)
-            self._conns[conn.fileno()] = (conn, st, name)
-            self._per_listener[name] += 1
-            self.counts["accepted"] += 1
-            self.sel.register(conn, selectors.EVENT_READ, (self._read, conn.fileno()))
+            st = self._stream("", entry, label=f"{entry.name}#{self._conn_no}", on_hello=self._named)
+            self.conns.add(conn, st, entry.name)
 
     def _named(self, st: Stream, info: StreamInfo) -> None:
         """A listener connection's HELLO: name it, and continue the stream of the same device if any."""
@@ -204,9 +199,7 @@ class Gateway:
             return
         old = self.streams.pop(name, None)
         if old is not None:
-            for fd, (_, s, _) in list(self._conns.items()):
-                if s is old:
-                    self._drop(fd, "replaced", "a new connection of the same device took over")
+            self.conns.drop_stream(old, "replaced", "a new connection of the same device took over")
             st.take_over(old)
         st.name, st.label = name, name
         self.streams[name] = st
@@ -219,42 +212,17 @@ class Gateway:
             del self.streams[name]
             self.sinks.drop(name)
 
-    def _read(self, fd: int) -> None:
-        conn, st, _ = self._conns[fd]
-        try:
-            data = conn.recv(RECV)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            self._drop(fd, "unplugged", f"lost: {exc.strerror or type(exc).__name__}")
-            return
-        if not data:
-            self._drop(fd, "unplugged", "closed by the device")
-            return
-        if not self._feed(st, data):
-            self._drop(fd, "mismatch", self._why)
-
-    def _feed(self, st: Stream, data: bytes) -> bool:
-        """Decode into the batch; False when the stream must close (``_why`` says why)."""
+    def _feed(self, st: Stream, data: bytes) -> str | None:
+        """Decode into the batch; the reason when the stream must close, else None."""
         try:
             windows = st.feed(data)
         except SourceError as exc:  # StreamMismatchError or a device change: this stream only
-            self._why = str(exc)
-            return False
+            return str(exc)
         if windows:
             self._ready.extend((st, w) for w in windows)
         if len(self._ready) >= self.cfg.gateway.max_batch:
             self._flush()
-        return True
-
-    def _drop(self, fd: int, reason: str, why: str) -> None:
-        conn, st, listener = self._conns.pop(fd)
-        self.sel.unregister(conn)
-        conn.close()
-        self._per_listener[listener] -= 1
-        self.counts[reason] += 1
-        st.close(reason)
-        log.info("stream %s closed (%s): %s", st.label, reason, why)
+        return None
 
     def _bell(self, _: object) -> None:
         try:
@@ -270,19 +238,16 @@ class Gateway:
             self._ring()  # more left: come back after the others had their turn
 
     def _feed_threaded(self, st: Stream, data: bytes) -> bool:
-        if self._feed(st, data):
+        why = self._feed(st, data)
+        if why is None:
             return True
         self.counts["mismatch"] += 1
-        log.warning("stream %s closed (mismatch): %s", st.name, self._why)
+        log.warning("stream %s closed (mismatch): %s", st.name, why)
         return False
 
     def _timeouts(self, now: float) -> None:
         g = self.cfg.gateway
-        for fd, (_, st, _) in list(self._conns.items()):
-            if not st.name and now - st.opened > g.hello_timeout_s:
-                self._drop(fd, "no_hello", f"no valid HELLO within {g.hello_timeout_s:g} s")
-            elif now - st.last_frame > g.stall_timeout_s:
-                self._drop(fd, "stalled", f"no valid frame for {g.stall_timeout_s:g} s")
+        self.conns.timeouts(now, g.hello_timeout_s, g.stall_timeout_s)
         for t in self._threaded:
             self.counts["stalled"] += t.check(now, g.stall_timeout_s)
 
@@ -305,27 +270,19 @@ class Gateway:
                 lst.close()
         for t in self._threaded:
             t.stop.set()  # all readers stop at once; each is waited for below
-        for fd in list(self._conns):  # what the kernel already holds for us (one read: up to RECV bytes)
-            self._read(fd)
+        self.conns.read_all()
         for t in self._threaded:
             t.finish(min(deadline - self._clock(), 2 * self.cfg.source.read_timeout_s))
             self._drain(t, limit=t.q.maxsize + 2)
         if self._ready:
             self._flush()
-        for fd in list(self._conns):
-            self._close_conn(fd)
+        self.conns.close_all()
         self.sinks.close(max(deadline - self._clock(), 0.5))
         self.metrics.state = "stopped"
         self.sel.close()
         self._bell_r.close()
         self._bell_w.close()
         self.report()
-
-    def _close_conn(self, fd: int) -> None:
-        conn, st, listener = self._conns.pop(fd)
-        conn.close()
-        self._per_listener[listener] -= 1
-        st.close("gateway stopped")
 
     def _decoder_totals(self) -> dict[str, int]:
         total: dict[str, int] = {}
@@ -337,7 +294,7 @@ class Gateway:
 
     def _gateway_stats(self) -> dict[str, Any]:
         open_streams = sum(s.state not in ("closed",) for s in self.streams.values())
-        return {**self.counts, "open_connections": len(self._conns), "streams_open": open_streams,
+        return {**self.counts, "open_connections": len(self.conns), "streams_open": open_streams,
                 "streams_known": len(self.streams), "sink_open_errors": self.sinks.open_errors, "swaps": self.batcher.swaps,
                 "batch_sizes": {str(k): v for k, v in sorted(self.batcher.sizes.items())}}  # fmt: skip
 

@@ -145,8 +145,9 @@ def export_run(
     from trainer.errors import DatasetError
 
     from .bundle import write_bundle
+    from .calibration import representative_windows
     from .convert import convert_all
-    from .gate import DEFAULT_LIMITS, eval_data, representative_windows, run_gate
+    from .gate import DEFAULT_LIMITS, eval_data, run_gate
     from .install import plan
 
     allow_ungated = skip_gate or allow_failed

@@ -127,8 +127,8 @@ def run(run_dir: Path):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def converted(run, eval_set):  # type: ignore[no-untyped-def]
+    from export.calibration import representative_windows
     from export.convert import convert_all
-    from export.gate import representative_windows
 
     ws, splits = eval_set
     return convert_all(run.model, representative_windows(ws.x, splits.ae_train, run.norm, n=300, seed=0))
@@ -137,7 +137,7 @@ def converted(run, eval_set):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def held_out(run, eval_set) -> np.ndarray:  # type: ignore[no-untyped-def]
     """Normalized windows of unseen people (util_test), 256 of them."""
-    from export.gate import parity_windows
+    from export.calibration import parity_windows
 
     ws, splits = eval_set
     return parity_windows(ws.x, splits.util_test, run.norm, n=256, seed=1)

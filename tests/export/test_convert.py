@@ -40,7 +40,7 @@ def test_int8_model_has_int8_io_and_reports_its_quantization(converted) -> None:
 
 
 def test_float_io_variant_keeps_int8_internals(run, eval_set) -> None:  # type: ignore[no-untyped-def]
-    from export.gate import representative_windows
+    from export.calibration import representative_windows
 
     ws, splits = eval_set
     blob = to_tflite_int8(run.model, representative_windows(ws.x, splits.ae_train, run.norm, n=64), io="float")
