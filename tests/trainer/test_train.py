@@ -1,5 +1,6 @@
 """A tiny end-to-end training run on the real HAPT data (CI smoke): the run folder rebuilds the model."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -17,9 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def smoke_run(hapt_root, tmp_path_factory):
+def smoke_run(hapt_small_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    rc = main(["train", "--config", str(ROOT / "trainer/configs/smoke.toml"), "--data", str(hapt_root),
+    rc = main(["train", "--config", str(ROOT / "trainer/configs/smoke.toml"), "--data", str(hapt_small_root),
                "--out", str(out), "--set", "evaluate=false"])
     assert rc == 0
     return out
@@ -38,9 +39,9 @@ def test_smoke_run_rebuilds_and_transforms(smoke_run):
 
 
 @pytest.mark.slow
-def test_resume_continues_from_state(smoke_run, hapt_root):
+def test_resume_continues_from_state(smoke_run, hapt_small_root):
     progress = json.loads((smoke_run / "state" / "progress.json").read_text())
-    rc = main(["train", "--config", str(ROOT / "trainer/configs/smoke.toml"), "--data", str(hapt_root),
+    rc = main(["train", "--config", str(ROOT / "trainer/configs/smoke.toml"), "--data", str(hapt_small_root),
                "--out", str(smoke_run), "--resume", "--set", "evaluate=false", "--set", "rounds=2"])
     assert rc == 0
     after = json.loads((smoke_run / "state" / "progress.json").read_text())
@@ -76,13 +77,29 @@ def test_load_run_of_missing_folder(tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_evaluate_quick_writes_report(smoke_run, hapt_root, tmp_path):
+def test_cli_evaluate_quick_writes_report(smoke_run, hapt_small_root, tmp_path, monkeypatch):
+    """``aae evaluate --quick`` end to end on the smoke run; the evaluators are smaller than ``--quick``'s
+    (tests/trainer/test_report.py measures the full protocol on one baseline)."""
+    from trainer import report
+    from trainer.evaluators import EvalConfig
+
+    seen = {}
+    real = report.run_evaluation
+
+    def smaller(run_dir, data_root, out_dir=None, *, cfg=None, **kw):  # type: ignore[no-untyped-def]
+        seen["cfg"] = cfg
+        tiny = dataclasses.replace(cfg, epochs=2, filters=16, max_train=1000)
+        return real(run_dir, data_root, out_dir, cfg=tiny, rates=(5.0,), **kw)
+
+    monkeypatch.setattr(report, "run_evaluation", smaller)
     out = tmp_path / "eval"
-    assert main(["evaluate", "--run", str(smoke_run), "--data", str(hapt_root), "--out", str(out), "--quick"]) == 0
+    assert main(["evaluate", "--run", str(smoke_run), "--data", str(hapt_small_root), "--out", str(out), "--quick"]) == 0
+    assert seen["cfg"] == EvalConfig.quick()  # --quick reached the evaluator
     results = json.loads((out / "evaluation.json").read_text())
+    assert list(results["variants"]) == ["raw", "anonymizer", "resample_5hz"]
     assert (out / "report.md").is_file()
     summary = json.loads((smoke_run / "run.json").read_text())["evaluation"]
-    assert summary and results
+    assert set(summary["summary"]) == set(results["variants"]) and summary["eval_config"]["quick_mode"]
 
 
 @pytest.mark.slow
