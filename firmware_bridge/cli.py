@@ -33,6 +33,7 @@ class Args(argparse.Namespace):
     synthetic: float | None
     generated: str | None
     schedule: str
+    temperature: float
     pty: bool
     tcp: int | None
     out: str | None
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--synthetic", type=float, metavar="SECONDS", help="deterministic synthetic walk")
     src.add_argument("--generated", metavar="MODEL", help="generator.npz: sample motion (seeded by --seed)")
     src.add_argument("--schedule", default="walk:60", help="with --generated: ACTIVITY[@DATASET]:SECONDS,...")
+    src.add_argument("--temperature", type=float, default=1.0, help="with --generated: sampling temperature (0, 2]")
     out = p.add_argument_group("output (default --pty)")
     out.add_argument("--pty", action="store_true", help="create a pseudo-terminal and print its path")
     out.add_argument("--tcp", type=_tcp_port, metavar="PORT", help="serve one client on 127.0.0.1:PORT (0 = free port)")
@@ -119,7 +121,7 @@ def _emulator(args: Args) -> Emulator:
     if args.generated:
         from .generated import generated_recording  # numpy only here: the other sources stay stdlib-only
 
-        rec = generated_recording(args.generated, args.schedule, seed=args.seed)
+        rec = generated_recording(args.generated, args.schedule, seed=args.seed, temperature=args.temperature)
     else:
         rec = recording.load_hapt(args.hapt, args.exp) if args.hapt else recording.synthetic(args.synthetic or 0.0)
     faults = Faults(seed=args.seed, drop=args.drop, corrupt=args.corrupt, garbage=args.garbage,

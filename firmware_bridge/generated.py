@@ -226,9 +226,11 @@ def to_recording(samples: np.ndarray, *, rate_hz: float = 50.0, device_id: int =
     return Recording(counts, rate_hz, ACC_SCALE_16G, GYRO_SCALE_2000DPS, device_id, clipped)
 
 
-def generated_recording(model: str | Path, schedule: str, *, seed: int = 0) -> Recording:
+def generated_recording(model: str | Path, schedule: str, *, seed: int = 0, temperature: float = 1.0) -> Recording:
     """What ``imu-emulator --generated MODEL --schedule ...`` streams (parse, load, sample, to counts)."""
+    if not 0.0 < temperature <= 2.0:
+        raise GeneratedError(f"temperature must be in (0, 2], got {temperature:g}")
     segments = parse_schedule(schedule)
     gen = load_generator(model)
-    samples, _ = gen.schedule(segments, seed=seed)
+    samples, _ = gen.schedule(segments, seed=seed, temperature=temperature)
     return to_recording(samples, rate_hz=gen.rate_hz)

@@ -20,6 +20,17 @@ from .errors import TrainerError
 __all__ = ["build_parser", "run"]
 
 
+def _temperature(text: str) -> float:
+    """argparse type: a sampling temperature in (0, 2]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < value <= 2.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 2], got {text}")
+    return value
+
+
 def _overrides(items: list[str]) -> dict[str, Any]:
     import tomllib
 
@@ -54,6 +65,8 @@ def build_parser(subparsers: Any) -> argparse.ArgumentParser:
     e.add_argument("--data", required=True, help="the data it was trained on (same --data as train)")
     e.add_argument("--out", default=None, help="report folder (default: next to the model, eval/)")
     e.add_argument("--quick", action="store_true", help="small evaluators (smoke test)")
+    e.add_argument("--temperature", type=_temperature, default=1.0,
+                   help="sampling temperature: sigmas x T, weights sharpened (default 1; < 1 = less noise)")
     return p
 
 
@@ -92,7 +105,7 @@ def _evaluate(args: Any) -> int:
     except GeneratedError as exc:
         raise TrainerError(str(exc)) from None
     out = Path(args.out) if args.out else Path(args.model).parent / "eval"
-    report = evaluate(gen, args.model, args.data, out, quick=args.quick, log=lambda s: print(s, file=sys.stderr, flush=True))
+    report = evaluate(gen, args.model, args.data, out, quick=args.quick, temperature=args.temperature, log=lambda s: print(s, file=sys.stderr, flush=True))
     print(f"aae generate: report {out / 'report.md'}; discriminator {report['discriminator']['accuracy']} % "
           f"(target <= 60), TSTR F1 {report['tstr']['tstr_f1']} vs TRTR {report['tstr']['trtr_f1']}")  # fmt: skip
     return 0

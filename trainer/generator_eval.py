@@ -37,12 +37,12 @@ BURN_IN = 64  # samples of free running before a generated window (1.28 s)
 
 
 def generate_like(gen: Generator, gd: GenData, idx: np.ndarray, *, seed: int, burn_in: int = BURN_IN,
-                  chunk: int = 1024) -> np.ndarray:
+                  chunk: int = 1024, temperature: float = 1.0) -> np.ndarray:
     """One generated window per real window ``idx``, with its (activity, dataset) condition."""
     acts, dsets = gen.activities, gen.datasets
     cond = conditions(gd.ws, idx, acts, dsets)
     steps = burn_in + gd.ws.x.shape[1]
-    out = [gen.sample(np.repeat(cond[i : i + chunk, None], steps, axis=1), seed=seed + i)[:, burn_in:]
+    out = [gen.sample(np.repeat(cond[i : i + chunk, None], steps, axis=1), seed=seed + i, temperature=temperature)[:, burn_in:]
            for i in range(0, len(idx), chunk)]  # fmt: skip
     return np.concatenate(out) if out else np.empty((0, gd.ws.x.shape[1], 6), np.float32)
 
@@ -178,8 +178,10 @@ def spectra(real: np.ndarray, fake: np.ndarray, keys: np.ndarray, path: Path) ->
 
 
 def evaluate(gen: Generator, model_path: str | Path, data: str | Path, out: str | Path, *, quick: bool = False,
-             log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Every test above -> ``report.json``, ``report.md``, ``spectra.png``, ``examples.png`` in ``out``."""
+             temperature: float = 1.0, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Every test above -> ``report.json``, ``report.md``, ``spectra.png``, ``examples.png`` in ``out``.
+
+    ``temperature`` scales the mixture's sigmas and sharpens its weights when sampling (< 1: less noise)."""
     meta = json.loads(bytes(np.load(model_path)["meta"]).decode())
     c = meta["config"]
     gcfg = GenConfig(**{**c, "datasets": tuple(c["datasets"]), "units": tuple(c["units"])})
@@ -195,11 +197,12 @@ def evaluate(gen: Generator, model_path: str | Path, data: str | Path, out: str 
     tr = _cap(_usable(gen, gd, gd.train), cap, 1)
     te = _cap(_usable(gen, gd, np.flatnonzero(np.isin(ws.subject, meta["test_subjects"]))), cap, 2)
     t0 = time.perf_counter()
-    fake_a, fake_b = generate_like(gen, gd, tr, seed=1_000_000), generate_like(gen, gd, te, seed=2_000_000)
+    fake_a = generate_like(gen, gd, tr, seed=1_000_000, temperature=temperature)
+    fake_b = generate_like(gen, gd, te, seed=2_000_000, temperature=temperature)
     log(f"generate evaluate: {len(fake_a) + len(fake_b)} windows generated in {time.perf_counter() - t0:.0f} s")
     real_tr, real_te = ws.x[tr], ws.x[te]
     keys = np.char.add(np.char.add(np.asarray(ws.activity_names)[ws.activity[te]], "@"), ws.dataset_of()[te])
-    report: dict[str, Any] = {"model": Path(model_path).name, "quick": quick, "burn_in_samples": BURN_IN,
+    report: dict[str, Any] = {"model": Path(model_path).name, "quick": quick, "burn_in_samples": BURN_IN, "temperature": temperature,
                               "n_train_people": len(meta["train_subjects"]), "n_test_people": len(meta["test_subjects"]),
                               "speed": sampling_speed(gen, 5.0 if quick else 60.0)}  # fmt: skip
     log("generate evaluate: discriminators")
@@ -222,7 +225,7 @@ def markdown(r: dict[str, Any]) -> str:
     d, t, i, n, s = r["discriminator"], r["tstr"], r["identity"], r["nearest"], r["speed"]
     lines = [f"# Generator report ({r['model']}{', QUICK smoke numbers' if r['quick'] else ''})", "",
              f"{r['n_train_people']} training people, {r['n_test_people']} held out; generated windows start after "
-             f"{r['burn_in_samples']} samples of free running.", "",
+             f"{r['burn_in_samples']} samples of free running, sampled at temperature {r.get('temperature', 1.0):g}.", "",
              "| test | measured | target / reference |", "|---|---|---|",
              f"| discriminator accuracy, held-out people (strongest: {d['discriminator']}) | {d['accuracy']} % | "
              f"<= 60 % ({'met' if d['met'] else 'NOT met'}); chance 50 % |",

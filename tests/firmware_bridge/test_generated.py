@@ -121,8 +121,22 @@ def test_emulator_streams_a_schedule_the_runtime_decodes(model: Path, tmp_path: 
     assert dec.stats()["crc"] == 0
 
 
+def test_a_lower_temperature_samples_less_noise(model: Path, tmp_path: Path) -> None:
+    gen = load_generator(model)
+    seg = parse_schedule("sit:20")
+    spread = {t: float(np.diff(gen.schedule(seg, seed=1, temperature=t)[0], axis=0).std()) for t in (1.0, 0.3)}
+    assert spread[0.3] < 0.6 * spread[1.0]
+    out = tmp_path / "cold.imu"
+    assert main(["--generated", str(model), "--schedule", "sit:20", "--seed", "1", "--temperature", "0.3",
+                 "--out", str(out)]) == 0  # fmt: skip
+    got = np.concatenate([e.samples for e in StreamDecoder().feed(out.read_bytes()) if isinstance(e, Block)])
+    want, _ = gen.schedule(seg, seed=1, temperature=0.3)
+    assert np.allclose(got[:, :3], want[:, :3], atol=0.003)
+
+
 @pytest.mark.parametrize("argv", [["--generated", "missing.npz"], ["--generated", "MODEL", "--schedule", "walk:x"],
-                                  ["--generated", "MODEL", "--schedule", "fly:3"]])  # fmt: skip
+                                  ["--generated", "MODEL", "--schedule", "fly:3"],
+                                  ["--generated", "MODEL", "--temperature", "0"]])  # fmt: skip
 def test_emulator_errors_are_one_line_exit_2(model: Path, tmp_path: Path, argv: list[str],
                                              capsys: pytest.CaptureFixture[str]) -> None:
     argv = [a.replace("MODEL", str(model)).replace("missing.npz", str(tmp_path / "missing.npz")) for a in argv]

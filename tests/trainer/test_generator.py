@@ -122,3 +122,9 @@ def test_generate_errors_are_one_line(argv: list[str], message: str, tmp_path: P
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_evaluate_refuses_a_temperature_outside_0_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["generate", "evaluate", "--model", "m.npz", "--data", ".", "--temperature", "3"])
+    assert exc.value.code == 2 and "must be in (0, 2]" in capsys.readouterr().err
