@@ -162,13 +162,26 @@ def _expected(first: int, last: int, length: int, stride: int, offset: int = 0) 
     return max(0, hi - lo + 1)
 
 
+GENERATED_SCHEDULE = "walk:40,sit:20,stairs:30,stand:10,walk:20"  # 2 min, every change of posture and gait
+
+
+def _fallback_recording() -> tuple[recording.Recording, str]:
+    """Without HAPT: 2 minutes from the shipped motion generator (numpy only), else the simple synthetic walk."""
+    from firmware_bridge.generated import SHIPPED, GeneratedError, generated_recording
+
+    try:
+        return generated_recording(SHIPPED, GENERATED_SCHEDULE, seed=0), f"generated ({GENERATED_SCHEDULE})"
+    except GeneratedError:
+        return recording.synthetic(120.0), "firmware_bridge.recording.synthetic"
+
+
 def run_e2e(work: Path, model: Path, *, bundle: Path | None, data_root: Path | None, length: int, stride: int,
             realtime_s: float, stage_s: float) -> dict[str, Any]:  # fmt: skip
     """Phase 1 (real 50 Hz latency) and phase 2 (speed ramp); every number measured here."""
     try:
         rec, rec_name = recording.load_hapt(data_root, 1), "UCI HAPT experiment 1"  # type: ignore[arg-type]
     except (OSError, TypeError, ValueError):
-        rec, rec_name = recording.synthetic(120.0), "firmware_bridge.recording.synthetic"
+        rec, rec_name = _fallback_recording()
     out: dict[str, Any] = {"recording": rec_name}
     with PtyLink() as link:
         rx = UdpReceiver()

@@ -17,12 +17,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .cli_args import DEFAULT_BUNDLE, ESTIMATOR_BUNDLE, SAMPLE_TRACE, Args, build_parser, version
+from .cli_args import DEFAULT_BUNDLE, ESTIMATOR_BUNDLE, SAMPLE_TRACE, Args, build_parser
 from .config import RuntimeConfig, default_sink_url, load_config, with_overrides
 from .errors import ConfigError, EdgeError, ManifestError, ModelError, SinkError, SourceError, StreamMismatchError
 from .native_log import native_info_filtered
 
-__all__ = ["main", "build_parser", "version", "DEFAULT_BUNDLE", "ESTIMATOR_BUNDLE", "SAMPLE_TRACE", "EXIT_CODES"]
+__all__ = ["main", "build_parser", "DEFAULT_BUNDLE", "ESTIMATOR_BUNDLE", "SAMPLE_TRACE", "EXIT_CODES"]
 
 EXIT_CODES: dict[type[EdgeError], int] = {
     StreamMismatchError: 5, ConfigError: 2, ManifestError: 3, ModelError: 3, SourceError: 4, SinkError: 6,

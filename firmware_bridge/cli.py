@@ -4,7 +4,7 @@ imu-emulator --synthetic 60                       # prints the pty path, e.g. /d
 imu-emulator --hapt ../shared/datasets/uci-hapt --exp 1 --speed 4 --drop 0.01 --seed 3
 imu-emulator --synthetic 600 --speed 0 --out walk.imu
 imu-emulator --synthetic 60 --tcp 0               # prints tcp://127.0.0.1:PORT
-imu-emulator --generated runs/gen/generator.npz --schedule walk:30,sit:20 --out gen.imu   (docs/generator.md)
+imu-emulator --generated --schedule walk:30,sit:20 --out gen.imu   (the shipped generator; docs/generator.md)
 
 Exit codes: 0 done, 1 error (unreadable recording, port in use; one line, --debug for the
 traceback), 2 usage (bad option, e.g. --tcp 99999; a bad --generated file or --schedule).
@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--hapt", metavar="DIR", help="UCI HAPT folder (or its RawData folder)")
     src.add_argument("--exp", type=int, default=1, help="HAPT experiment number (default 1)")
     src.add_argument("--synthetic", type=float, metavar="SECONDS", help="deterministic synthetic walk")
-    src.add_argument("--generated", metavar="MODEL", help="generator.npz: sample motion (seeded by --seed)")
+    src.add_argument("--generated", metavar="MODEL", nargs="?", const="shipped",
+                     help="generator.npz (default: the shipped one): sample motion (seeded by --seed)")
     src.add_argument("--schedule", default="walk:60", help="with --generated: ACTIVITY[@DATASET]:SECONDS,...")
     src.add_argument("--temperature", type=float, default=1.0, help="with --generated: sampling temperature (0, 2]")
     out = p.add_argument_group("output (default --pty)")
@@ -119,9 +120,10 @@ def _emulator(args: Args) -> Emulator:
     if sum(x is not None for x in (args.hapt, args.synthetic, args.generated)) != 1:
         raise ValueError("give exactly one source: --hapt DIR, --synthetic SECONDS or --generated MODEL")
     if args.generated:
-        from .generated import generated_recording  # numpy only here: the other sources stay stdlib-only
+        from .generated import SHIPPED, generated_recording  # numpy only here: the other sources stay stdlib-only
 
-        rec = generated_recording(args.generated, args.schedule, seed=args.seed, temperature=args.temperature)
+        model = SHIPPED if args.generated == "shipped" else args.generated
+        rec = generated_recording(model, args.schedule, seed=args.seed, temperature=args.temperature)
     else:
         rec = recording.load_hapt(args.hapt, args.exp) if args.hapt else recording.synthetic(args.synthetic or 0.0)
     faults = Faults(seed=args.seed, drop=args.drop, corrupt=args.corrupt, garbage=args.garbage,

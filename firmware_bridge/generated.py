@@ -24,9 +24,10 @@ import numpy as np
 from .recording import ACC_SCALE_16G, DEFAULT_DEVICE_ID, GYRO_SCALE_2000DPS, Recording
 
 __all__ = ["GeneratedError", "Generator", "Segment", "parse_schedule", "load_generator", "to_recording",
-           "generated_recording", "FORMAT"]
+           "generated_recording", "FORMAT", "SHIPPED"]
 
 FORMAT = "edge-anonymize/sensegen-v1"
+SHIPPED = Path(__file__).resolve().parent / "models" / "generator.npz"  # `make train-generator`'s model, docs/generator.md
 ALIASES = {"walk": "walking", "up": "upstairs", "down": "downstairs", "sit": "sitting", "stand": "standing",
            "lay": "laying", "lie": "laying", "jog": "jogging", "jump": "jumping"}  # fmt: skip
 MAX_SECONDS = 24 * 3600.0  # one schedule stays below a day of samples (memory: 4.3M x 6 float32)

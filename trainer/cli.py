@@ -92,7 +92,7 @@ def _preflight(args: Args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from edge_runtime.cli import version
+    from edge_runtime.cli_args import version
 
     p = argparse.ArgumentParser(prog="aae", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"%(prog)s {version()}")

@@ -66,6 +66,7 @@ def test_end_to_end_over_a_real_pty_loses_nothing(work: Path) -> None:
     r = e2e.run_e2e(work, work / "tiny_int8.tflite", bundle=None, data_root=None, length=128, stride=64,
                     realtime_s=1.5, stage_s=0.02)  # fmt: skip
     assert "error" not in r, r.get("error")
+    assert r["recording"].startswith("generated")  # the shipped generator's motion, not the simple synthetic walk
     assert r["realtime"]["windows_received"] == r["realtime"]["windows_expected"] >= 1
     assert r["ramp"]["stages"] and all(s["windows_expected"] > 0 for s in r["ramp"]["stages"])
     assert r["bad_datagrams"] == 0 and r["max_sustained_speed"] is None or r["max_sustained_speed"] > 0

@@ -380,10 +380,13 @@ def _rss_kb() -> int:
 
 
 def test_soak_smoke_no_growth_and_counters_add_up(manifest, anonymizer, capsys):
-    """A looped replay at full speed for a few seconds: RSS and fds stay flat, every window counted."""
+    """A looped replay of generated motion (every posture and gait) at full speed for a few seconds:
+    RSS and fds stay flat, every window counted."""
     import os
 
-    data = Emulator(synthetic(60.0, seed=2)).wire_bytes()
+    from firmware_bridge.generated import SHIPPED, generated_recording
+
+    data = Emulator(generated_recording(SHIPPED, "walk:15,sit:10,stairs:15,lay:10,stand:10", seed=2)).wire_bytes()
     sink = CountingSink()
     p = Pipeline(ReplaySource(data=data, speed=0, loop=True), manifest, anonymizer, [sink], cfg())
     marks: list[tuple[int, int, int]] = []

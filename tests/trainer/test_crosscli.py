@@ -33,6 +33,16 @@ def sisfall_tiny(sisfall_root: Path, tmp_path_factory: pytest.TempPathFactory) -
     return dest
 
 
+@pytest.fixture
+def smaller_quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--quick`` with smaller CNNs (as tests/trainer/test_grid.py): these tests check the report, not its numbers."""
+    from trainer.evaluators import EvalConfig
+
+    quick = EvalConfig.quick
+    small = {"epochs": 3, "max_train": 900, "filters": 8, "warmup": 1, "patience": 1}
+    monkeypatch.setattr(EvalConfig, "quick", classmethod(lambda cls, **kw: quick(**{**small, **kw})))
+
+
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     rc = main(argv)
     out = capsys.readouterr()
@@ -88,7 +98,7 @@ def test_within_mode_needs_three_unseen_subjects(sisfall_tiny: Path, tmp_path: P
     assert not (run / "eval-within-sisfall").exists()
 
 
-def test_baselines_report_on_real_sisfall_subjects(sisfall_tiny: Path, tmp_path: Path,
+def test_baselines_report_on_real_sisfall_subjects(sisfall_tiny: Path, tmp_path: Path, smaller_quick: None,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "reports"
     rc, stdout, _ = _run(["evaluate", "--baselines-only", "--data", f"sisfall={sisfall_tiny}", "--cross", "sisfall",
@@ -114,7 +124,7 @@ def test_baselines_report_on_real_sisfall_subjects(sisfall_tiny: Path, tmp_path:
 
 
 @pytest.mark.slow
-def test_a_run_is_judged_on_another_datasets_people(sisfall_tiny: Path, tmp_path: Path,
+def test_a_run_is_judged_on_another_datasets_people(sisfall_tiny: Path, tmp_path: Path, smaller_quick: None,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     run = tiny_run(tmp_path / "run", WindowSpec())  # trained on "hapt": SisFall is a cross-dataset target
     rc, stdout, _ = _run(["evaluate", "--run", str(run), "--data", f"sisfall={sisfall_tiny}", "--cross", "sisfall",
