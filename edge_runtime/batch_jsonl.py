@@ -1,17 +1,17 @@
 """JSON lines of many windows at once: byte for byte what ``AnonymizedWindow.to_json`` writes, faster.
 
 Why: ``to_json`` hands every value to ``json.dumps`` (``float.__repr__``, one Python call a value),
-about 10 s for a day-long 50 Hz stream. Here a block's values are rounded as ``to_dict`` rounds
-them (``np.round(float64, 5)``), formatted by pyarrow's cast (C++ shortest round-trip, the same
-digits as ``repr``) and joined into each window's ``[[a,b],[c,d],...]`` text in C++. Where the cast's
-text is not ``repr``'s, it is patched: integral values get repr's ``.0`` (``3`` -> ``3.0``, ``-0`` ->
-``-0.0``), and the rare values repr writes in exponent notation (nonzero ``|x| < 1e-4``: ``1e-05``)
-or the cast does (``|x|`` above about 1e10), and NaN/inf (``NaN``, ``Infinity``), are written by
-``json.dumps`` itself. The other fields are the same for every window of a file but four, so each
-line is a template plus those. Tests compare every byte with ``to_json``.
-
-Columns are built from numpy buffers (``Array.from_buffers``), never ``pa.array``/``to_numpy``,
-which import pandas where it is installed (0.5 s a process).
+about 10 s for a day-long 50 Hz stream. ``to_dict`` rounds each value to 5 decimals
+(``np.round(float64, 5)`` = ``rint(v * 1e5) / 1e5``), so for every value with ``|k| = |rint(v *
+1e5)|`` in ``[10, 1e15)``, or zero, ``repr`` is exactly ``k``'s decimal digits with the point 5 places
+from the right and trailing zeros cut (``repr`` gives the shortest text that reads back to the same
+double, and a decimal of at most 15 significant digits is the only one that does). Those digits are
+computed for a whole block with integer numpy arithmetic into a fixed-width byte matrix, with each
+value's ``[``, ``,`` and ``]`` around it, and the unused bytes masked out in one pass. A window with any
+other value (NaN, inf, ``0 < |v| < 1e-4`` which ``repr`` writes as ``1e-05``, ``|v| >= 1e5``) is written
+by ``json.dumps`` itself, as ``to_json`` would. Every other field of a record is the same for each
+window of a file but four, so each line is a template plus those. Tests compare every byte with
+``to_json``. No pyarrow needed.
 """
 
 from __future__ import annotations
@@ -23,42 +23,13 @@ import numpy as np
 
 from .manifest import Manifest
 
-__all__ = ["JsonlFormatter", "float_texts", "data_texts", "pyarrow_available"]
+__all__ = ["JsonlFormatter", "data_texts"]
 
-_VALUES_PER_CALL = 1 << 21  # keeps each joined text far below the 2 GiB of a pyarrow string array
+_VALUES_PER_CALL = 1 << 20  # bounds the byte matrix (17 bytes a value) of one call
 _SEPARATORS = (",", ":")
-
-
-def _pa() -> Any:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    return pa, pc
-
-
-def pyarrow_available() -> bool:
-    """Whether the ``[batch]`` extra's pyarrow is installed (without it, ``to_json`` a window)."""
-    try:
-        _pa()
-    except ImportError:
-        return False
-    return True
-
-
-def _numpy_array(pa: Any, kind: Any, values: np.ndarray) -> Any:
-    return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(np.ascontiguousarray(values))])
-
-
-def _bools(pa: Any, mask: np.ndarray) -> Any:
-    bits = pa.py_buffer(np.packbits(mask, bitorder="little"))
-    return pa.Array.from_buffers(pa.bool_(), len(mask), [None, bits])
-
-
-def _strings(pa: Any, items: list[str]) -> Any:
-    data = [s.encode() for s in items]
-    offsets = np.zeros(len(data) + 1, np.int32)
-    np.cumsum([len(d) for d in data], out=offsets[1:])
-    return pa.Array.from_buffers(pa.string(), len(data), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))])
+_INT_DIGITS = 5  # the digit path: |v| < 1e5 (a release in m/s^2 or rad/s); larger values go to json.dumps
+_FRAC = 5
+_WIDTH = 2 + 1 + _INT_DIGITS + 1 + _FRAC + 2  # "[[" sign digits "." decimals "],"
 
 
 def _dumps(value: Any) -> str:
@@ -66,51 +37,77 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=_SEPARATORS)
 
 
-def _lists(pa: Any, values: Any, step: int) -> Any:
-    """``values`` cut into lists of ``step`` (their count divides ``len(values)``)."""
-    n = len(values) // step
-    offsets = np.arange(n + 1, dtype=np.int32) * np.int32(step)
-    return pa.Array.from_buffers(pa.list_(values.type), n, [None, pa.py_buffer(offsets)], children=[values])
-
-
-def float_texts(x: np.ndarray) -> Any:
-    """1-D float64 -> pyarrow strings, each ``json.dumps(float(v))`` of its value."""
-    pa, pc = _pa()
-    texts = pc.cast(_numpy_array(pa, pa.float64(), x), pa.string())
-    with np.errstate(invalid="ignore"):
-        a = np.abs(x)
-        by_json = ~np.isfinite(x) | ((a < 1e-4) & (x != 0))  # repr's exponent notation, NaN/inf
-        integral = ~by_json & (x == np.trunc(x))
-    if integral.any():
-        texts = pc.if_else(_bools(pa, integral), pc.binary_join_element_wise(texts, ".0", ""), texts)
-    by_json |= _exponent(pa, pc, texts)
-    if by_json.any():
-        idx = np.flatnonzero(by_json)
-        fixed = _strings(pa, [json.dumps(float(v)) for v in x[idx]])
-        texts = pc.replace_with_mask(texts, _bools(pa, by_json), fixed)
-    return texts
-
-
-def _exponent(pa: Any, pc: Any, texts: Any) -> np.ndarray:
-    """Where the cast wrote an exponent (``1.2e+10``: repr writes those in full up to 1e16)."""
-    hits = pc.indices_nonzero(pc.match_substring(texts, "e"))
-    out = np.zeros(len(texts), bool)
-    if len(hits):
-        out[np.frombuffer(hits.buffers()[1], np.uint64, len(hits), hits.offset)] = True
-    return out
+def _frame(length: int, c: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per value of one window: the 2 bytes before it and the 2 after it, and which of them are used."""
+    pre = np.zeros((length, c, 2), np.uint8)
+    post = np.zeros((length, c, 2), np.uint8)
+    pre_m = np.zeros((length, c, 2), bool)
+    post_m = np.zeros((length, c, 2), bool)
+    pre[:, 0, 1], pre_m[:, 0, 1] = ord("["), True  # each row opens
+    pre[0, 0, 0], pre_m[0, 0, 0] = ord("["), True  # and the window
+    post[:, :-1, 0], post_m[:, :-1, 0] = ord(","), True
+    post[:, -1, 0], post_m[:, -1, 0] = ord("]"), True
+    post[:-1, -1, 1], post_m[:-1, -1, 1] = ord(","), True
+    post[-1, -1, 1], post_m[-1, -1, 1] = ord("]"), True
+    return np.concatenate([pre, post], axis=2).reshape(-1, 4), np.concatenate([pre_m, post_m], axis=2).reshape(-1, 4)
 
 
 def data_texts(y: np.ndarray) -> list[bytes]:
     """``(n, length, C)`` released windows -> each window's ``data`` JSON, as ``to_dict`` rounds it."""
-    pa, pc = _pa()
     n, length, c = y.shape
-    rounded = np.round(y.astype(np.float64), 5).ravel()
-    rows = pc.binary_join(_lists(pa, float_texts(rounded), c), ",")
-    rows = pc.binary_join_element_wise("[", rows, "]", "")
-    wins = pc.binary_join_element_wise("[", pc.binary_join(_lists(pa, rows, length), ","), "]", "")
-    offsets = np.frombuffer(wins.buffers()[1], np.int32, n + 1, wins.offset)
-    buf = wins.buffers()[2].to_pybytes()
-    return [buf[offsets[k] : offsets[k + 1]] for k in range(n)]
+    per = length * c
+    k = np.rint(y.astype(np.float64).reshape(n, per) * 1e5)  # np.round(v, 5)'s own steps
+    a = np.abs(k)
+    with np.errstate(invalid="ignore"):
+        odd = ~(a < 1e10) | ((a < 10) & (a != 0))  # NaN/inf, |v| >= 1e5, and what repr writes as 1e-05
+    slow = odd.any(axis=1)
+    frame, frame_m = _frame(length, c)
+    out: list[bytes] = [b""] * n
+    for i in np.flatnonzero(slow):
+        out[i] = _dumps((k[i] / 1e5).reshape(length, c).tolist()).encode()
+    fast = np.flatnonzero(~slow)
+    step = max(1, _VALUES_PER_CALL // per)
+    for j in range(0, len(fast), step):
+        idx = fast[j : j + step]
+        _digit_texts(a[idx].reshape(-1), np.signbit(k[idx]).reshape(-1), frame, frame_m, per, idx, out)
+    return out
+
+
+def _digit_texts(a: np.ndarray, neg: np.ndarray, frame: np.ndarray, frame_m: np.ndarray, per: int,
+                 idx: np.ndarray, out: list[bytes]) -> None:  # fmt: skip
+    """The texts of windows ``idx`` (``a``: their ``|rint(v * 1e5)|``, all in [10, 1e10) or 0) into ``out``.
+
+    The byte matrix is built one text column at a time as a contiguous row of ``(width, values)``
+    (a strided column write costs 8x), then read value by value through its transpose."""
+    m, nv = len(idx), len(a)
+    ipf = np.floor(a / 1e5)  # exact: a is an integer below 1e10
+    ip, fp = ipf.astype(np.int32), (a - ipf * 1e5).astype(np.int32)
+    chars = np.empty((_WIDTH, nv), np.uint8)
+    keep = np.empty((_WIDTH, nv), bool)
+    chars[:2], keep[:2] = np.tile(frame[:, :2].T, m), np.tile(frame_m[:, :2].T, m)
+    chars[-2:], keep[-2:] = np.tile(frame[:, 2:].T, m), np.tile(frame_m[:, 2:].T, m)
+    chars[2], keep[2] = ord("-"), neg  # -0.0 too: repr writes "-0.0"
+    rest = ip.copy()
+    for row in range(2 + _INT_DIGITS, 2, -1):  # integer digits, least significant first; a leading zero only alone
+        np.add(rest % 10, 48, out=chars[row], casting="unsafe")
+        np.greater(rest, 0, out=keep[row])
+        rest //= 10
+    keep[2 + _INT_DIGITS] |= ip == 0
+    dot = 3 + _INT_DIGITS
+    chars[dot], keep[dot] = ord("."), True
+    rest, nonzero = fp.copy(), np.zeros(nv, bool)
+    for row in range(dot + _FRAC, dot, -1):  # decimals, least significant first: trailing zeros cut
+        d = rest % 10
+        nonzero |= d != 0
+        np.add(d, 48, out=chars[row], casting="unsafe")
+        keep[row] = nonzero
+        rest //= 10
+    keep[dot + 1] = True  # at least one decimal ("3.0")
+    text = chars.T[keep.T].tobytes()
+    ends = np.cumsum(keep.sum(axis=0, dtype=np.int64).reshape(m, per).sum(axis=1))
+    starts = np.r_[0, ends[:-1]]
+    for r, (s0, s1) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        out[idx[r]] = text[s0:s1]
 
 
 class JsonlFormatter:

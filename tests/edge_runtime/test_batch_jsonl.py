@@ -6,15 +6,12 @@ import json
 import math
 
 import numpy as np
-import pytest
 
-pytest.importorskip("pyarrow")
+from edge_runtime.batch_inputs import imu_windows
+from edge_runtime.batch_jsonl import JsonlFormatter, data_texts
+from edge_runtime.sinks.base import AnonymizedWindow
 
-from edge_runtime.batch_inputs import imu_windows  # noqa: E402
-from edge_runtime.batch_jsonl import JsonlFormatter, float_texts  # noqa: E402
-from edge_runtime.sinks.base import AnonymizedWindow  # noqa: E402
-
-from .conftest import sample_frames, walk_counts, wire  # noqa: E402
+from .conftest import sample_frames, walk_counts, wire
 
 # values whose repr and pyarrow's cast disagree, or that round onto them
 EDGE = [0.0, -0.0, 3.0, -3.0, 1e-05, -1e-05, 5e-05, 9.4e-05, 0.0001, -0.00012, 4e-06, -4e-06, 6e-06, 0.1, 2.5, 9.80105,
@@ -28,10 +25,17 @@ def old_lines(wid, y, starts, t_us, flags, stream, manifest, t_gateway) -> bytes
                     for k in range(len(y)))  # fmt: skip
 
 
-def test_float_texts_are_json_dumps_of_each_value() -> None:
+def test_data_texts_are_json_dumps_of_each_rounded_window() -> None:
     rng = np.random.default_rng(5)
-    x = np.concatenate([EDGE, np.round(rng.normal(0, 1, 20000) * 10.0 ** rng.integers(-6, 12, 20000), 5)])
-    assert float_texts(x).to_pylist() == [json.dumps(float(v)) for v in x]
+    x = np.round(rng.normal(0, 1, 64 * 40 * 2) * 10.0 ** rng.integers(-6, 12, 64 * 40 * 2), 5).astype(np.float32)
+    y = x.reshape(64, 40, 2)
+    y[3].flat[: len(EDGE)] = np.array(EDGE, np.float32)  # a window the exact path must take
+    y[5, :, :] = 0.0
+    y[6, :, 0], y[6, :, 1] = -0.0, 1e9 + 0.5  # "-0.0" and the widest values the digit path writes
+    want = [json.dumps(np.round(w.astype(np.float64), 5).tolist(), separators=(",", ":")).encode() for w in y]
+    assert data_texts(y) == want
+    one = np.array([[[9.80665, -0.00012], [123.45678, 1e-4]]], np.float32)
+    assert data_texts(one) == [json.dumps(np.round(one[0].astype(np.float64), 5).tolist(), separators=(",", ":")).encode()]
 
 
 def test_lines_are_to_json_of_real_windows_and_edge_values(manifest, anonymizer) -> None:  # type: ignore[no-untyped-def]
