@@ -162,7 +162,7 @@ def _expected(first: int, last: int, length: int, stride: int, offset: int = 0) 
     return max(0, hi - lo + 1)
 
 
-GENERATED_SCHEDULE = "walk:40,sit:20,stairs:30,stand:10,walk:20"  # 2 min, every change of posture and gait
+GENERATED_SCHEDULE = "walk@hapt:40,sit:20,up:15,down:15,stand:10,walk@hapt:20"  # 2 min of one device (docs/generator.md)
 
 
 def _fallback_recording() -> tuple[recording.Recording, str]:

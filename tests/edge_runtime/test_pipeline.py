@@ -386,7 +386,7 @@ def test_soak_smoke_no_growth_and_counters_add_up(manifest, anonymizer, capsys):
 
     from firmware_bridge.generated import SHIPPED, generated_recording
 
-    data = Emulator(generated_recording(SHIPPED, "walk:15,sit:10,stairs:15,lay:10,stand:10", seed=2)).wire_bytes()
+    data = Emulator(generated_recording(SHIPPED, "walk@hapt:15,sit:10,up:8,down:7,lay:10,stand:10", seed=2)).wire_bytes()
     sink = CountingSink()
     p = Pipeline(ReplaySource(data=data, speed=0, loop=True), manifest, anonymizer, [sink], cfg())
     marks: list[tuple[int, int, int]] = []

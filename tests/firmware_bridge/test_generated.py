@@ -156,3 +156,21 @@ def test_sampling_is_faster_than_real_time(tmp_path: Path) -> None:
 def test_other_sources_stay_stdlib_only() -> None:
     code = "import sys, firmware_bridge.cli; sys.exit('numpy' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_the_shipped_generator_streams_every_activity_without_a_model_path(tmp_path: Path) -> None:
+    """``imu-emulator --generated`` alone uses the trained model in the package (docs/generator.md)."""
+    from firmware_bridge.generated import SHIPPED
+
+    gen = load_generator(SHIPPED)
+    meta = json.loads(bytes(np.load(SHIPPED)["meta"]).decode())
+    assert {"walking", "sitting", "laying", "jogging", "stairs"} <= set(gen.activities) and set(gen.datasets) == set(DSETS)
+    assert "SisFall" in meta["attribution"] and "HAPT" in meta["attribution"] and meta["test_subjects"]
+    out = tmp_path / "shipped.imu"
+    assert main(["--generated", "--schedule", "walk@hapt:6,sit:4,jog:4", "--seed", "2", "--out", str(out)]) == 0
+    events = StreamDecoder().feed(out.read_bytes())
+    got = np.concatenate([e.samples for e in events if isinstance(e, Block)])
+    assert got.shape == (700, 6) and np.isfinite(got).all()
+    acc = np.linalg.norm(got[:, :3], axis=1)
+    walk, sit = acc[50:300], acc[320:500]
+    assert 7.0 < sit.mean() < 12.5 and walk.std() > 2 * sit.std()  # gravity at rest; a walk moves more than sitting
