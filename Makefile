@@ -57,8 +57,10 @@ train-small: install
 	$(BIN)/aae train --config trainer/configs/small.toml --data $(DATA) --out runs/small
 
 # synthetic motion generator (LSTM + MDN, ~15 min on 2 cores) and its quality/privacy report (docs/generator.md)
+# the shipped generator (firmware_bridge/models/) was trained with GEN_MINUTES=35; copy runs/gen/generator.* there to ship another
+GEN_MINUTES ?= 35
 train-generator: install
-	$(BIN)/aae generate train --data $(DATA) --out runs/gen
+	$(BIN)/aae generate train --data $(DATA) --out runs/gen --minutes $(GEN_MINUTES)
 	$(BIN)/aae generate evaluate --model runs/gen/generator.npz --data $(DATA) --out runs/gen/eval
 
 # within-dataset report, then the cross-dataset report on $(CROSS) (people and a device the model never saw)
