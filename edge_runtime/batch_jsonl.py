@@ -73,6 +73,25 @@ def data_texts(y: np.ndarray) -> list[bytes]:
     return out
 
 
+_BUFFERS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # (windows, values a window) -> chars, keep
+
+
+def _buffers(m: int, per: int, frame: np.ndarray, frame_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The byte matrix of ``m`` windows with the brackets and commas filled in, reused while the block
+    size repeats (new pages cost as much as the digits: 0.17 s instead of 0.1 s per million values)."""
+    key = (m, per)
+    if key not in _BUFFERS:
+        if len(_BUFFERS) >= 2:  # a file's full blocks and its last one
+            _BUFFERS.pop(next(iter(_BUFFERS)))
+        chars = np.empty((_WIDTH, m * per), np.uint8)
+        keep = np.empty((_WIDTH, m * per), bool)
+        chars[:2], keep[:2] = np.tile(frame[:, :2].T, m), np.tile(frame_m[:, :2].T, m)
+        chars[-2:], keep[-2:] = np.tile(frame[:, 2:].T, m), np.tile(frame_m[:, 2:].T, m)
+        chars[2], chars[3 + _INT_DIGITS], keep[3 + _INT_DIGITS] = ord("-"), ord("."), True
+        _BUFFERS[key] = chars, keep
+    return _BUFFERS[key]
+
+
 def _digit_texts(a: np.ndarray, neg: np.ndarray, frame: np.ndarray, frame_m: np.ndarray, per: int,
                  idx: np.ndarray, out: list[bytes]) -> None:  # fmt: skip
     """The texts of windows ``idx`` (``a``: their ``|rint(v * 1e5)|``, all in [10, 1e10) or 0) into ``out``.
@@ -82,26 +101,21 @@ def _digit_texts(a: np.ndarray, neg: np.ndarray, frame: np.ndarray, frame_m: np.
     m, nv = len(idx), len(a)
     ipf = np.floor(a / 1e5)  # exact: a is an integer below 1e10
     ip, fp = ipf.astype(np.int32), (a - ipf * 1e5).astype(np.int32)
-    chars = np.empty((_WIDTH, nv), np.uint8)
-    keep = np.empty((_WIDTH, nv), bool)
-    chars[:2], keep[:2] = np.tile(frame[:, :2].T, m), np.tile(frame_m[:, :2].T, m)
-    chars[-2:], keep[-2:] = np.tile(frame[:, 2:].T, m), np.tile(frame_m[:, 2:].T, m)
-    chars[2], keep[2] = ord("-"), neg  # -0.0 too: repr writes "-0.0"
-    rest = ip.copy()
+    chars, keep = _buffers(m, per, frame, frame_m)
+    keep[2] = neg  # "-", for -0.0 too: repr writes "-0.0"
+    rest = ip
     for row in range(2 + _INT_DIGITS, 2, -1):  # integer digits, least significant first; a leading zero only alone
-        np.add(rest % 10, 48, out=chars[row], casting="unsafe")
         np.greater(rest, 0, out=keep[row])
-        rest //= 10
+        rest, d = np.divmod(rest, 10)
+        np.add(d, 48, out=chars[row], casting="unsafe")
     keep[2 + _INT_DIGITS] |= ip == 0
     dot = 3 + _INT_DIGITS
-    chars[dot], keep[dot] = ord("."), True
-    rest, nonzero = fp.copy(), np.zeros(nv, bool)
+    rest, nonzero = fp, np.zeros(nv, bool)
     for row in range(dot + _FRAC, dot, -1):  # decimals, least significant first: trailing zeros cut
-        d = rest % 10
+        rest, d = np.divmod(rest, 10)
         nonzero |= d != 0
         np.add(d, 48, out=chars[row], casting="unsafe")
         keep[row] = nonzero
-        rest //= 10
     keep[dot + 1] = True  # at least one decimal ("3.0")
     text = chars.T[keep.T].tobytes()
     ends = np.cumsum(keep.sum(axis=0, dtype=np.int64).reshape(m, per).sum(axis=1))
@@ -139,7 +153,8 @@ class JsonlFormatter:
         out: list[bytes] = []
         for i in range(0, len(y), step):
             for k, data in enumerate(data_texts(y[i : i + step]), i):
-                head = (f"{self.head}{wid + k},\"start_sample\":{int(starts[k])},\"t_device_us\":{json.dumps(t_us[k])}"
+                t = t_us[k]  # json.dumps of an int is its str: 67,000 encoder calls a day saved
+                head = (f"{self.head}{wid + k},\"start_sample\":{int(starts[k])},\"t_device_us\":{'null' if t is None else int(t)}"
                         f"{self.mid}{self._flag_text(tuple(flags[k]))}")  # fmt: skip
                 out += (head.encode(), self.tail, data, b"}\n")
         return b"".join(out)
