@@ -20,7 +20,8 @@ from pathlib import Path
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from ..errors import SinkError
-from .base import AnonymizedWindow, MemorySink, QueuedSink, Sink, SinkStats, flag, url_options
+from .base import AnonymizedWindow, QueuedSink, Sink, SinkStats, flag, url_options
+from .simple import MemorySink
 
 __all__ = ["AnonymizedWindow", "MemorySink", "QueuedSink", "Sink", "SinkStats", "open_sink", "SCHEMES"]
 

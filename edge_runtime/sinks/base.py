@@ -22,14 +22,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 import numpy as np
 
-__all__ = ["AnonymizedWindow", "SinkStats", "Sink", "QueuedSink", "MemorySink", "url_options", "flag", "WAIT_S",
-           "send_counted"]
+__all__ = ["AnonymizedWindow", "SinkStats", "Sink", "QueuedSink", "url_options", "flag", "WAIT_S", "send_counted"]
 
 log = logging.getLogger("edge_anonymize")
 WAIT_S = 10.0  # a sink without progress this long is stalled (well inside the unit's WatchdogSec=30)
@@ -299,29 +298,3 @@ class QueuedSink(Sink):
                 self.stats.dropped += lost
                 log.warning("sink %s: %d window(s) still queued at close, dropped", self.url, lost)
         self._close()
-
-
-@dataclass
-class _Memory:
-    windows: list[AnonymizedWindow] = field(default_factory=list)
-
-
-class MemorySink(Sink):
-    """Keeps every window in memory: for tests and the demo (``memory://``)."""
-
-    url = "memory://"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._mem = _Memory()
-        self._lock = threading.Lock()
-
-    @property
-    def windows(self) -> list[AnonymizedWindow]:
-        with self._lock:
-            return list(self._mem.windows)
-
-    def _send(self, window: AnonymizedWindow) -> None:
-        with self._lock:
-            self._mem.windows.append(window)
-        self.stats.sent += 1

@@ -1,16 +1,18 @@
-"""Stateless sinks: JSON lines on stdout and one JSON datagram per window over UDP."""
+"""Simple sinks: JSON lines on stdout, one JSON datagram per window over UDP, and a list in memory."""
 
 from __future__ import annotations
 
 import socket
 import sys
+import threading
+from dataclasses import dataclass, field
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from ..errors import SinkError
-from .base import AnonymizedWindow, QueuedSink
+from .base import AnonymizedWindow, QueuedSink, Sink
 
-__all__ = ["StdoutSink", "UdpSink", "MAX_DATAGRAM"]
+__all__ = ["StdoutSink", "UdpSink", "MemorySink", "MAX_DATAGRAM"]
 
 MAX_DATAGRAM = 65_507  # largest UDP payload over IPv4
 
@@ -60,3 +62,29 @@ class UdpSink(QueuedSink):
 
     def _close(self) -> None:
         self._sock.close()
+
+
+@dataclass
+class _Memory:
+    windows: list[AnonymizedWindow] = field(default_factory=list)
+
+
+class MemorySink(Sink):
+    """Keeps every window in memory: for tests and the demo (``memory://``)."""
+
+    url = "memory://"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._mem = _Memory()
+        self._lock = threading.Lock()
+
+    @property
+    def windows(self) -> list[AnonymizedWindow]:
+        with self._lock:
+            return list(self._mem.windows)
+
+    def _send(self, window: AnonymizedWindow) -> None:
+        with self._lock:
+            self._mem.windows.append(window)
+        self.stats.sent += 1
