@@ -24,7 +24,7 @@ import numpy as np
 from .recording import ACC_SCALE_16G, DEFAULT_DEVICE_ID, GYRO_SCALE_2000DPS, Recording
 
 __all__ = ["GeneratedError", "Generator", "Segment", "parse_schedule", "load_generator", "to_recording",
-           "generated_recording", "FORMAT", "SHIPPED"]
+           "generated_recording", "check_temperature", "FORMAT", "SHIPPED"]
 
 FORMAT = "edge-anonymize/sensegen-v1"
 SHIPPED = Path(__file__).resolve().parent / "models" / "generator.npz"  # `make train-generator`'s model, docs/generator.md
@@ -227,10 +227,20 @@ def to_recording(samples: np.ndarray, *, rate_hz: float = 50.0, device_id: int =
     return Recording(counts, rate_hz, ACC_SCALE_16G, GYRO_SCALE_2000DPS, device_id, clipped)
 
 
-def generated_recording(model: str | Path, schedule: str, *, seed: int = 0, temperature: float = 1.0) -> Recording:
-    """What ``imu-emulator --generated MODEL --schedule ...`` streams (parse, load, sample, to counts)."""
+def check_temperature(temperature: float) -> float:
+    """A sampling temperature the emulator and ``aae generate evaluate`` accept: 0 < T <= 2.
+
+    Raises:
+        GeneratedError: outside that range (or NaN).
+    """
     if not 0.0 < temperature <= 2.0:
         raise GeneratedError(f"temperature must be in (0, 2], got {temperature:g}")
+    return temperature
+
+
+def generated_recording(model: str | Path, schedule: str, *, seed: int = 0, temperature: float = 1.0) -> Recording:
+    """What ``imu-emulator --generated MODEL --schedule ...`` streams (parse, load, sample, to counts)."""
+    check_temperature(temperature)
     segments = parse_schedule(schedule)
     gen = load_generator(model)
     samples, _ = gen.schedule(segments, seed=seed, temperature=temperature)

@@ -21,14 +21,13 @@ __all__ = ["build_parser", "run"]
 
 
 def _temperature(text: str) -> float:
-    """argparse type: a sampling temperature in (0, 2]."""
+    """argparse type: a number that ``firmware_bridge.generated.check_temperature`` accepts."""
+    from firmware_bridge.generated import GeneratedError, check_temperature
+
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 < value <= 2.0:
-        raise argparse.ArgumentTypeError(f"must be in (0, 2], got {text}")
-    return value
+        return check_temperature(float(text))
+    except ValueError as exc:  # GeneratedError is one
+        raise argparse.ArgumentTypeError(str(exc) if isinstance(exc, GeneratedError) else f"{text!r} is not a number") from None
 
 
 def _overrides(items: list[str]) -> dict[str, Any]:
