@@ -45,6 +45,7 @@ _HAPT = re.compile(r"^acc_(exp\d+_user\d+)\.txt$")
 _HAPT_SIDE = re.compile(r"^(gyro_exp\d+_user\d+|labels|activity_labels)\.txt$")  # read with their acc file, or not at all
 _SISFALL = re.compile(r"(?:^|/)S[AE]\d\d/[DF]\d\d_S[AE]\d\d_R\d\d\.txt$")  # the trainer's member pattern, falls too
 _BLOCK = 4096  # windows per chunk: bounded memory on a day-long recording
+_TEXT_BLOCK = 1 << 24  # bytes of text pyarrow parses at a time
 # windows, start samples, device times [µs], flags
 Chunk = tuple[np.ndarray, np.ndarray, list[int | None], list[tuple[str, ...]]]
 
@@ -143,12 +144,22 @@ def _arrow_columns(path: Path, cols: list[int], scale: list[float], *, skip: int
         return None
     names = [f"f{i}" for i in cols]
     try:
-        table = pcsv.read_csv(
+        reader = pcsv.open_csv(
             path,
-            read_options=pcsv.ReadOptions(use_threads=False, block_size=1 << 24, skip_rows=skip, autogenerate_column_names=True),
+            read_options=pcsv.ReadOptions(use_threads=False, block_size=_TEXT_BLOCK, skip_rows=skip, autogenerate_column_names=True),
             parse_options=pcsv.ParseOptions(delimiter=delimiter),
             convert_options=pcsv.ConvertOptions(include_columns=names, column_types={c: pa.float64() for c in names}),
         )
+        out, n = np.empty((0, len(cols)), np.float32), 0
+        for batch in reader:  # block by block: the float64 table never exists whole (its pages cost as much as parsing)
+            if batch.num_rows and n + batch.num_rows > len(out):
+                out = _grown(out, n + batch.num_rows, path.stat().st_size, batch)
+            for j, col in enumerate(batch.columns):
+                if col.null_count:
+                    raise SourceError(f"{what}: an empty or NaN value (rows must be all numbers)")
+                # float64 without nulls: the values buffer as it is (to_numpy would import pandas, 0.5 s)
+                _fill(out, j, n, np.frombuffer(col.buffers()[1], np.float64, len(col), col.offset * 8), scale[j])
+            n += batch.num_rows
     except (pa.ArrowException, KeyError) as exc:  # its messages quote whole rows: never pass them on (raw samples)
         msg = str(exc)
         if m := re.search(r"Expected (\d+) columns, got (\d+)", msg):
@@ -159,15 +170,16 @@ def _arrow_columns(path: Path, cols: list[int], scale: list[float], *, skip: int
             raise SourceError(f"{what}: rows must hold at least {max(cols) + 1} values") from None
         where = re.search(r"column #(\d+): Row #(\d+)", msg)
         raise SourceError(f"not a numeric {what}" + (f" (column {int(where[1]) + 1}, row {where[2]})" if where else "")) from None
-    if any(c.null_count for c in table.columns):
-        raise SourceError(f"{what}: an empty or NaN value (rows must be all numbers)")
-    out = np.empty((table.num_rows, len(cols)), np.float32)
-    for j, col in enumerate(table.columns):  # chunk by chunk: no concatenated float64 copy
-        off = 0
-        for chunk in col.chunks:  # float64 without nulls: the values buffer as it is (to_numpy would import pandas, 0.5 s)
-            _fill(out, j, off, np.frombuffer(chunk.buffers()[1], np.float64, len(chunk), chunk.offset * 8), scale[j])
-            off += len(chunk)
-    return out
+    return out[:n]
+
+
+def _grown(out: np.ndarray, need: int, file_bytes: int, batch: Any) -> np.ndarray:
+    """Room for the whole file's rows, guessed from the first block's bytes per row (pages never
+    written are never touched), or twice what is needed once the guess falls short."""
+    guess = int(file_bytes / _TEXT_BLOCK * batch.num_rows * 1.05) + 1 if not len(out) else 0
+    grown = np.empty((max(guess, need, 2 * len(out)), out.shape[1]), np.float32)
+    grown[: len(out)] = out
+    return grown
 
 
 def _numpy_columns(path: Path, cols: list[int], scale: list[float], *, skip: int, delimiter: str | None, what: str) -> np.ndarray:

@@ -5,9 +5,9 @@ about 10 s for a day-long 50 Hz stream. ``to_dict`` rounds each value to 5 decim
 (``np.round(float64, 5)`` = ``rint(v * 1e5) / 1e5``), so for every value with ``|k| = |rint(v *
 1e5)|`` in ``[10, 1e15)``, or zero, ``repr`` is exactly ``k``'s decimal digits with the point 5 places
 from the right and trailing zeros cut (``repr`` gives the shortest text that reads back to the same
-double, and a decimal of at most 15 significant digits is the only one that does). Those digits are
-computed for a whole block with integer numpy arithmetic into a fixed-width byte matrix, with each
-value's ``[``, ``,`` and ``]`` around it, and the unused bytes masked out in one pass. A window with any
+double, and a decimal of at most 15 significant digits is the only one that does). Each value gets a
+16-byte slot whose digits come from two tables (``_digit_tables``) and whose ``[``, ``,`` and ``]``
+from its place in the window; every unused byte is 0 and is cut by ``bytes.translate``. A window with any
 other value (NaN, inf, ``0 < |v| < 1e-4`` which ``repr`` writes as ``1e-05``, ``|v| >= 1e5``) is written
 by ``json.dumps`` itself, as ``to_json`` would. Every other field of a record is the same for each
 window of a file but four, so each line is a template plus those. Tests compare every byte with
@@ -29,7 +29,6 @@ _VALUES_PER_CALL = 1 << 20  # bounds the byte matrix (17 bytes a value) of one c
 _SEPARATORS = (",", ":")
 _INT_DIGITS = 5  # the digit path: |v| < 1e5 (a release in m/s^2 or rad/s); larger values go to json.dumps
 _FRAC = 5
-_WIDTH = 2 + 1 + _INT_DIGITS + 1 + _FRAC + 2  # "[[" sign digits "." decimals "],"
 
 
 def _dumps(value: Any) -> str:
@@ -73,55 +72,64 @@ def data_texts(y: np.ndarray) -> list[bytes]:
     return out
 
 
-_BUFFERS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # (windows, values a window) -> chars, keep
+def _digit_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Every 5-digit group's text as the low bytes of a uint64, unused places 0 (cut out afterwards).
+
+    ``ints[neg * 10**5 + ip]``: the sign at byte 0 (``-`` for -0.0 too: repr writes "-0.0") and ``ip``
+    right-aligned in bytes 1..5, no leading zeros but a lone "0". ``fracs[fp]``: ``fp``'s 5 decimals
+    in bytes 0..4, trailing zeros cut but the first kept ("3.0")."""
+    v = np.arange(10**_FRAC, dtype=np.int64)
+    place = 10 ** np.arange(_INT_DIGITS - 1, -1, -1, dtype=np.int64)  # most significant first
+    digits = (v[:, None] // place) % 10 + 48
+    shown = v[:, None] >= place
+    shown[:, -1] = True
+    ints = (np.where(shown, digits, 0) << (8 * np.arange(1, _INT_DIGITS + 1))).sum(axis=1).astype(np.uint64)
+    ints = np.concatenate([ints, ints | np.uint64(ord("-"))])
+    tail = v[:, None] % (10 * place) != 0  # a later decimal is nonzero
+    tail[:, 0] = True
+    fracs = (np.where(tail, digits, 0) << (8 * np.arange(_FRAC))).sum(axis=1).astype(np.uint64)
+    return ints, fracs
 
 
-def _buffers(m: int, per: int, frame: np.ndarray, frame_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The byte matrix of ``m`` windows with the brackets and commas filled in, reused while the block
-    size repeats (new pages cost as much as the digits: 0.17 s instead of 0.1 s per million values)."""
+_INTS, _FRACS = _digit_tables()  # 1.6 MB: two gathers a value instead of ten divmods
+
+
+_WORDS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _words(m: int, per: int) -> np.ndarray:
+    """The slots of ``m`` windows, reused while the block size repeats (fresh pages cost as much as
+    the digits do)."""
     key = (m, per)
-    if key not in _BUFFERS:
-        if len(_BUFFERS) >= 2:  # a file's full blocks and its last one
-            _BUFFERS.pop(next(iter(_BUFFERS)))
-        chars = np.empty((_WIDTH, m * per), np.uint8)
-        keep = np.empty((_WIDTH, m * per), bool)
-        chars[:2], keep[:2] = np.tile(frame[:, :2].T, m), np.tile(frame_m[:, :2].T, m)
-        chars[-2:], keep[-2:] = np.tile(frame[:, 2:].T, m), np.tile(frame_m[:, 2:].T, m)
-        chars[2], chars[3 + _INT_DIGITS], keep[3 + _INT_DIGITS] = ord("-"), ord("."), True
-        _BUFFERS[key] = chars, keep
-    return _BUFFERS[key]
+    if key not in _WORDS:
+        if len(_WORDS) >= 2:  # a file's full blocks and its last one
+            _WORDS.pop(next(iter(_WORDS)))
+        _WORDS[key] = np.empty((m, per, 2), "<u8")
+    return _WORDS[key]
 
 
 def _digit_texts(a: np.ndarray, neg: np.ndarray, frame: np.ndarray, frame_m: np.ndarray, per: int,
                  idx: np.ndarray, out: list[bytes]) -> None:  # fmt: skip
     """The texts of windows ``idx`` (``a``: their ``|rint(v * 1e5)|``, all in [10, 1e10) or 0) into ``out``.
 
-    The byte matrix is built one text column at a time as a contiguous row of ``(width, values)``
-    (a strided column write costs 8x), then read value by value through its transpose."""
-    m, nv = len(idx), len(a)
+    Each value gets 16 bytes, two little-endian words: ``pre pre - d d d d d`` and ``. d d d d d
+    post post``; each place it does not use holds 0, so one ``bytes.translate`` per window leaves
+    its text. A window is its values' slots in order, so the zero bytes are all there is to cut."""
+    m = len(idx)
     ipf = np.floor(a / 1e5)  # exact: a is an integer below 1e10
-    ip, fp = ipf.astype(np.int32), (a - ipf * 1e5).astype(np.int32)
-    chars, keep = _buffers(m, per, frame, frame_m)
-    keep[2] = neg  # "-", for -0.0 too: repr writes "-0.0"
-    rest = ip
-    for row in range(2 + _INT_DIGITS, 2, -1):  # integer digits, least significant first; a leading zero only alone
-        np.greater(rest, 0, out=keep[row])
-        rest, d = np.divmod(rest, 10)
-        np.add(d, 48, out=chars[row], casting="unsafe")
-    keep[2 + _INT_DIGITS] |= ip == 0
-    dot = 3 + _INT_DIGITS
-    rest, nonzero = fp, np.zeros(nv, bool)
-    for row in range(dot + _FRAC, dot, -1):  # decimals, least significant first: trailing zeros cut
-        rest, d = np.divmod(rest, 10)
-        nonzero |= d != 0
-        np.add(d, 48, out=chars[row], casting="unsafe")
-        keep[row] = nonzero
-    keep[dot + 1] = True  # at least one decimal ("3.0")
-    text = chars.T[keep.T].tobytes()
-    ends = np.cumsum(keep.sum(axis=0, dtype=np.int64).reshape(m, per).sum(axis=1))
-    starts = np.r_[0, ends[:-1]]
-    for r, (s0, s1) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
-        out[idx[r]] = text[s0:s1]
+    ip, fp = ipf.astype(np.int64), (a - ipf * 1e5).astype(np.int64)
+    fr = (frame * frame_m).astype(np.uint64)  # (per, 4): the used bytes before and after each value
+    w0 = fr[:, 0] | (fr[:, 1] << np.uint64(8))
+    w1 = np.uint64(ord(".")) | (fr[:, 2] << np.uint64(48)) | (fr[:, 3] << np.uint64(56))
+    words = _words(m, per)
+    ip += neg * 10**5
+    np.left_shift(_INTS[ip].reshape(m, per), np.uint64(16), out=words[:, :, 0])
+    words[:, :, 0] |= w0
+    np.left_shift(_FRACS[fp].reshape(m, per), np.uint64(8), out=words[:, :, 1])
+    words[:, :, 1] |= w1
+    raw, size = words.data.cast("B"), 16 * per
+    for r in range(m):
+        out[idx[r]] = bytes(raw[r * size : (r + 1) * size]).translate(None, b"\0")
 
 
 class JsonlFormatter:

@@ -34,6 +34,11 @@ def test_data_texts_are_json_dumps_of_each_rounded_window() -> None:
     y[6, :, 0], y[6, :, 1] = -0.0, 1e9 + 0.5  # "-0.0" and the widest values the digit path writes
     want = [json.dumps(np.round(w.astype(np.float64), 5).tolist(), separators=(",", ":")).encode() for w in y]
     assert data_texts(y) == want
+    # every count of integer digits (1..5) and of decimals (1..5, trailing zeros cut), either sign
+    ints, places = rng.integers(0, 10 ** rng.integers(1, 6, 4096)), rng.integers(0, 6, 4096)
+    v = (ints + rng.integers(0, 10 ** places) / 10.0**places) * rng.choice([-1, 1], 4096)
+    y = v.astype(np.float32).reshape(16, 128, 2)
+    assert data_texts(y) == [json.dumps(np.round(w.astype(np.float64), 5).tolist(), separators=(",", ":")).encode() for w in y]
     one = np.array([[[9.80665, -0.00012], [123.45678, 1e-4]]], np.float32)
     assert data_texts(one) == [json.dumps(np.round(one[0].astype(np.float64), 5).tolist(), separators=(",", ":")).encode()]
 
