@@ -253,7 +253,7 @@ class StreamDecoder:
         self._pos.seq = start + f.n
         self._recent.append(f.seq)
         counts = np.frombuffer(f.payload, "<i2").reshape(-1, len(CANONICAL_CHANNELS))
-        samples = counts.astype(np.float32) * self._scale  # (n, 6) m/s², rad/s
+        samples = np.multiply(counts, self._scale, dtype=np.float32)  # (n, 6) m/s², rad/s; = astype, then *
         self.counts["samples"] += f.n
         self.counts["blocks"] += 1
         out.append(Block(start, t_us, samples, FLAG_DRIFT if self.drifting else 0))

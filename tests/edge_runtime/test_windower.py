@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_runtime.contract import WindowSpec, sliding_windows
+from edge_runtime.contract import WindowSpec, sliding_windows, to_view
 from edge_runtime.decoder import FLAG_DRIFT
 from edge_runtime.windower import Windower
 
@@ -110,3 +110,25 @@ def test_default_bound_is_one_frame_and_a_longer_gap_still_restarts():
     assert w.counts["restarts"] == 0 and w.counts["interpolated_samples"] == 5
     out = w.push(206, x[206:400])  # 6 samples lost: a new run, no window spans the gap
     assert w.counts["restarts"] == 1 and all(o.start >= 206 for o in out)
+
+
+@pytest.mark.parametrize("view", ["magnitude", "axes"])
+def test_a_view_windower_gives_the_windows_of_viewing_each_block_first(view: str) -> None:
+    """Canonical blocks viewed lazily (one ``to_view`` per window) = each block viewed as it comes, bit for bit:
+    gaps bridged in the view's values, restarts, the buffer compacted (with rows not yet viewed) and grown."""
+    rng = np.random.default_rng(3)
+    for _ in range(150):
+        length, stride, max_interp = int(rng.integers(1, 140)), int(rng.integers(1, 90)), int(rng.integers(0, 7))
+        spec = WindowSpec(50.0, length, stride, view)
+        lazy = Windower.for_spec(spec, max_interp)
+        eager = Windower(length, stride, len(spec.channels), max_interp=max_interp, period_us=20000.0)
+        start = int(rng.integers(0, 2**40))
+        for _ in range(60):
+            n = int(rng.integers(0, 40)) if rng.random() < 0.95 else int(rng.integers(0, 3000))  # a bulk block grows it
+            x = (rng.standard_normal((n, 6)) * 5).astype(np.float32)
+            t = start * 20000
+            got, want = lazy.push(start, x, 0, t), eager.push(start, to_view(x, view), 0, t)
+            assert [(w.start, w.t_us, w.flags) for w in got] == [(w.start, w.t_us, w.flags) for w in want]
+            assert all(g.data.tobytes() == e.data.tobytes() for g, e in zip(got, want, strict=True))
+            start += len(x) + int(rng.integers(0, 9))
+        assert lazy.counts == eager.counts
