@@ -46,6 +46,8 @@ def test_real_files_give_the_numpy_arrays(real: dict[str, bytes], monkeypatch: p
     assert len(blob) > st._MIN_BYTES and same(st.arrow_counts(blob), numpy_counts(blob, monkeypatch))
     unpadded = blob.translate(None, b" ").replace(b";\r\n", b";\n")  # the benchmark's layout
     assert same(st.arrow_counts(unpadded), numpy_counts(unpadded, monkeypatch))
+    monkeypatch.setattr(st, "_BLOCK", 1 << 16)  # a day-long trial is parsed in many blocks, each its own dictionary
+    assert same(st.arrow_counts(blob), numpy_counts(blob, monkeypatch))
 
 
 ROW = b"1,-2,3,-4,5,-6,7,-8,9;\n"
