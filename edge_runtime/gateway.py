@@ -161,6 +161,7 @@ class Gateway:
             for key, _ in self.sel.select(0.2):
                 fn, arg = key.data
                 fn(arg)
+            self.conns.feed_read()
             if self._ready:
                 self._flush()
             now = self._clock()
