@@ -48,3 +48,24 @@ def test_kernel_and_arguments() -> None:
         decimate(tone(2.0), 0)
     with pytest.raises(ValueError, match="cutoff"):
         lowpass_kernel(4, cutoff=1.5)
+
+
+def test_chunked_decimation_is_the_whole_array_convolution_bit_for_bit(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """One padded buffer and chunked convolutions (memory) give the bits of padding and convolving it all."""
+    import trainer.data.resample as r
+
+    def whole(x: np.ndarray, factor: int) -> np.ndarray:
+        h = lowpass_kernel(factor)
+        half = len(h) // 2
+        cols = []
+        for col in x.T:
+            padded = np.pad(col, half, mode="reflect", reflect_type="odd") if len(col) > 1 else np.full(len(col) + 2 * half, col[0])
+            cols.append(np.convolve(padded, h, mode="valid")[::factor])
+        return np.stack(cols, axis=1)
+
+    monkeypatch.setattr(r, "_CHUNK", 37)  # many chunks, none a multiple of anything
+    rng = np.random.default_rng(0)
+    for n in [*range(1, 120), 500, 4097, 20000]:
+        for factor in (2, 4):
+            x = rng.standard_normal((n, 3)) * 10
+            assert np.array_equal(decimate(x, factor), whole(x, factor)), (n, factor)
