@@ -32,6 +32,7 @@ from .decoder import StreamInfo
 from .errors import SourceError
 from .gateway_batch import Batcher
 from .gateway_conns import Connections
+from .gateway_report import decoder_totals, gateway_stats, status_line
 from .gateway_sinks import StreamSinks
 from .gateway_streams import Stream, listener_stream_name, stream_secret
 from .gateway_threads import ThreadedStream
@@ -96,7 +97,7 @@ class Gateway:
         for s in (self._bell_r, self._bell_w):
             s.setblocking(False)
         self._conn_no = 0
-        self.metrics.section("decoder", self._decoder_totals)
+        self.metrics.section("decoder", lambda: decoder_totals(self.streams))
         self.metrics.section("sinks", self.sinks.stats)
         self.metrics.section("gateway", self._gateway_stats)
         self.metrics.section("streams", lambda: {n: s.stats() for n, s in self.streams.items()})
@@ -285,27 +286,11 @@ class Gateway:
         self._bell_w.close()
         self.report()
 
-    def _decoder_totals(self) -> dict[str, int]:
-        total: dict[str, int] = {}
-        for st in self.streams.values():
-            for k, v in st.stats().items():
-                if isinstance(v, int):
-                    total[k] = total.get(k, 0) + v
-        return total
-
     def _gateway_stats(self) -> dict[str, Any]:
-        open_streams = sum(s.state not in ("closed",) for s in self.streams.values())
-        return {**self.counts, "open_connections": len(self.conns), "streams_open": open_streams,
-                "streams_known": len(self.streams), "sink_open_errors": self.sinks.open_errors, "swaps": self.batcher.swaps,
-                "batch_sizes": {str(k): v for k, v in sorted(self.batcher.sizes.items())}}  # fmt: skip
+        return gateway_stats(self.counts, len(self.conns), self.streams, self.sinks.open_errors, self.batcher)
 
     def status_line(self) -> str:
-        g = self._gateway_stats()
-        biggest = max(self.batcher.sizes, default=0)
-        return (f"{self.metrics.status_line()} streams open={g['streams_open']} known={g['streams_known']} "
-                f"accepted={g['accepted']} refused={g['refused']} closed(mismatch/unplugged/stalled/no_hello)="
-                f"{g['mismatch']}/{g['unplugged']}/{g['stalled']}/{g['no_hello']} batches={g['batches']} "
-                f"max_batch={biggest}")  # fmt: skip
+        return status_line(self.metrics.status_line(), self._gateway_stats(), self.batcher.sizes)
 
     def report(self) -> None:
         """The status line (streams summary) and the metrics file with its ``streams`` section."""
