@@ -11,7 +11,7 @@ per format, their windows as the model takes them (``contract.to_view`` + ``slid
 SisFall counts become m/s² and rad/s and 200 Hz becomes the model's rate exactly as the trainer does
 it (``trainer.data.sisfall.parse_counts``/``to_canonical`` and ``trainer.data.resample.decimate``,
 imported: those modules pull numpy only, never TensorFlow). Numeric text (CSV, HAPT) is parsed by
-pyarrow on one thread when installed (the ``[batch]`` extra; about 3x ``np.loadtxt``), else numpy.
+``batch_text`` (pyarrow block by block when installed, else numpy).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .batch_text import columns as _columns
 from .config import StreamConfig
 from .contract import CANONICAL_CHANNELS, G, WindowSpec, sliding_windows, to_view, window_starts
 from .decoder import StreamDecoder, check_stream
@@ -45,7 +46,6 @@ _HAPT = re.compile(r"^acc_(exp\d+_user\d+)\.txt$")
 _HAPT_SIDE = re.compile(r"^(gyro_exp\d+_user\d+|labels|activity_labels)\.txt$")  # read with their acc file, or not at all
 _SISFALL = re.compile(r"(?:^|/)S[AE]\d\d/[DF]\d\d_S[AE]\d\d_R\d\d\.txt$")  # the trainer's member pattern, falls too
 _BLOCK = 4096  # windows per chunk: bounded memory on a day-long recording
-_TEXT_BLOCK = 1 << 24  # bytes of text pyarrow parses at a time
 # windows, start samples, device times [µs], flags
 Chunk = tuple[np.ndarray, np.ndarray, list[int | None], list[tuple[str, ...]]]
 
@@ -124,90 +124,6 @@ def run_windows(canon: np.ndarray, spec: WindowSpec) -> Iterator[Chunk]:
 def _check_rate(rate: float, spec: WindowSpec, what: str) -> None:
     if abs(rate - spec.rate_hz) > 1e-6 * spec.rate_hz:
         raise SourceError(f"{what} {rate:g} Hz, the model needs {spec.rate_hz:g} Hz (resample it first)")
-
-
-def _fill(out: np.ndarray, j: int, off: int, values: np.ndarray, scale: float) -> None:
-    """``out[off:, j] = values * scale``: the product in float64, stored as float32."""
-    dest = out[off : off + len(values), j]
-    if scale == 1.0:
-        dest[:] = values
-    else:
-        np.multiply(values, scale, out=dest, casting="same_kind")
-
-
-def _arrow_columns(path: Path, cols: list[int], scale: list[float], *, skip: int, delimiter: str, what: str) -> np.ndarray | None:
-    """``(N, len(cols))`` float32 of a numeric text table, parsed by pyarrow on one thread; None without pyarrow."""
-    try:
-        import pyarrow as pa
-        import pyarrow.csv as pcsv
-    except ImportError:
-        return None
-    names = [f"f{i}" for i in cols]
-    try:
-        reader = pcsv.open_csv(
-            path,
-            read_options=pcsv.ReadOptions(use_threads=False, block_size=_TEXT_BLOCK, skip_rows=skip, autogenerate_column_names=True),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter),
-            convert_options=pcsv.ConvertOptions(include_columns=names, column_types={c: pa.float64() for c in names}),
-        )
-        out, n = np.empty((0, len(cols)), np.float32), 0
-        for batch in reader:  # block by block: the float64 table never exists whole (its pages cost as much as parsing)
-            if batch.num_rows and n + batch.num_rows > len(out):
-                out = _grown(out, n + batch.num_rows, path.stat().st_size, batch)
-            for j, col in enumerate(batch.columns):
-                if col.null_count:
-                    raise SourceError(f"{what}: an empty or NaN value (rows must be all numbers)")
-                # float64 without nulls: the values buffer as it is (to_numpy would import pandas, 0.5 s)
-                _fill(out, j, n, np.frombuffer(col.buffers()[1], np.float64, len(col), col.offset * 8), scale[j])
-            n += batch.num_rows
-    except (pa.ArrowException, KeyError) as exc:  # its messages quote whole rows: never pass them on (raw samples)
-        msg = str(exc)
-        if m := re.search(r"Expected (\d+) columns, got (\d+)", msg):
-            raise SourceError(f"{what}: a row has {m[2]} values, the first {m[1]}") from None
-        if "Empty CSV" in msg:
-            raise SourceError(f"{what}: no rows") from None
-        if isinstance(exc, KeyError) or "include_columns" in msg:
-            raise SourceError(f"{what}: rows must hold at least {max(cols) + 1} values") from None
-        where = re.search(r"column #(\d+): Row #(\d+)", msg)
-        raise SourceError(f"not a numeric {what}" + (f" (column {int(where[1]) + 1}, row {where[2]})" if where else "")) from None
-    return out[:n]
-
-
-def _grown(out: np.ndarray, need: int, file_bytes: int, batch: Any) -> np.ndarray:
-    """Room for the whole file's rows, guessed from the first block's bytes per row (pages never
-    written are never touched), or twice what is needed once the guess falls short."""
-    guess = int(file_bytes / _TEXT_BLOCK * batch.num_rows * 1.05) + 1 if not len(out) else 0
-    grown = np.empty((max(guess, need, 2 * len(out)), out.shape[1]), np.float32)
-    grown[: len(out)] = out
-    return grown
-
-
-def _numpy_columns(path: Path, cols: list[int], scale: list[float], *, skip: int, delimiter: str | None, what: str) -> np.ndarray:
-    try:
-        rows = np.loadtxt(path, delimiter=delimiter, dtype=np.float64, ndmin=2, skiprows=skip, encoding="utf-8")
-    except ValueError as exc:
-        raise SourceError(f"not a numeric {what} ({str(exc).splitlines()[0][:80]})") from None
-    if rows.size and rows.shape[1] <= max(cols):
-        raise SourceError(f"{what}: rows must hold at least {max(cols) + 1} values")
-    out = np.empty((len(rows) if rows.size else 0, len(cols)), np.float32)
-    for j, c in enumerate(cols):
-        if len(out):
-            _fill(out, j, 0, rows[:, c], scale[j])
-    return out
-
-
-def _columns(path: Path, cols: list[int], scale: list[float], *, skip: int, delimiter: str, what: str) -> np.ndarray:
-    """``(N, len(cols))`` float32: column ``cols[j]`` of a numeric text table times ``scale[j]`` (in float64).
-
-    Raises:
-        SourceError: ``<what>: <why>``, naming no value of the file.
-    """
-    out = _arrow_columns(path, cols, scale, skip=skip, delimiter=delimiter, what=what)
-    if out is None:
-        out = _numpy_columns(path, cols, scale, skip=skip, delimiter=None if delimiter == " " else delimiter, what=what)
-    if not len(out) or not np.isfinite(out).all():
-        raise SourceError(f"{what}: no rows, or a value that is not a finite number")
-    return out
 
 
 def csv_windows(path: Path, manifest: Manifest, stride: int, rate: float, acc_unit: str, gyro_unit: str) -> Iterator[Chunk]:

@@ -178,25 +178,9 @@ def test_the_hapt_and_sisfall_readers_import_no_tensorflow(hapt_root: Path, sisf
     assert json.loads(r.stdout.strip().splitlines()[-1]) == [0, [], True]
 
 
-def test_text_in_many_blocks_reads_whole_and_a_later_bad_value_is_one_line(manifest, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import edge_runtime.batch_inputs as bi
-
-    monkeypatch.setattr(bi, "_TEXT_BLOCK", 4096)
-    long_then_short = "".join(f"{i}.123456,-2.123456,3.5e-3,4.123456,5.123456,6.123456\n" for i in range(1000)) + "1,2,3,4,5,6\n" * 4000
-    (tmp_path / "grows.csv").write_text("ax,ay,az,gx,gy,gz\n" + long_then_short)  # the first block's row count guesses short
-    got = bi._columns(tmp_path / "grows.csv", [0, 1, 2, 3, 4, 5], [1.0] * 6, skip=1, delimiter=",", what="CSV")
-    assert np.array_equal(got, np.loadtxt(tmp_path / "grows.csv", delimiter=",", skiprows=1).astype(np.float32))
-    rows = "".join(f"{i % 7}.25,0.5,-1.75,3,4,5\n" for i in range(3000))
-    for bad, why in (("7.25,0.5,-1.75,3,,5\n", r"^CSV: an empty or NaN value"), ("7.25,0.5,-1.75,3,x9,5\n", r"^not a numeric CSV"),
-                     ("7.25,0.5\n", r"^CSV: a row has 2 values, the first 6")):  # fmt: skip
-        (tmp_path / "late.csv").write_text("ax,ay,az,gx,gy,gz\n" + rows + bad + rows)
-        with pytest.raises(bi.SourceError, match=why) as err:
-            list(bi.csv_windows(tmp_path / "late.csv", manifest, 64, 50.0, "g", "deg/s"))
-        assert "7.25" not in str(err.value) and "\n" not in str(err.value)
-
-
 def test_without_pyarrow_numpy_reads_the_same_samples(hapt_root: Path, manifest, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import edge_runtime.batch_inputs as bi
+    import edge_runtime.batch_text as bt
 
     from .conftest import walk_counts
     from .test_batch import _csv
@@ -211,9 +195,9 @@ def test_without_pyarrow_numpy_reads_the_same_samples(hapt_root: Path, manifest,
             bi.csv_windows(tmp_path / "w.csv", manifest, 64, 50.0, "g", "deg/s"))]  # fmt: skip
 
     with_arrow = read()
-    monkeypatch.setattr(bi, "_TEXT_BLOCK", 4096)  # many blocks; the first one's guess of the row count falls short
+    monkeypatch.setattr(bt, "_TEXT_BLOCK", 4096)  # many blocks; the first one's guess of the row count falls short
     in_blocks = read()
-    monkeypatch.setattr(bi, "_arrow_columns", lambda *a, **k: None)
+    monkeypatch.setattr(bt, "arrow_columns", lambda *a, **k: None)
     by_numpy = read()
     assert all(np.array_equal(a, b) and np.array_equal(a, c) for a, b, c in zip(with_arrow, in_blocks, by_numpy, strict=True))
     with pytest.raises(bi.SourceError, match=r"^not a numeric CSV \(could not convert"):
