@@ -25,7 +25,7 @@ from .manifest import Manifest
 
 __all__ = ["JsonlFormatter", "data_texts"]
 
-_VALUES_PER_CALL = 1 << 20  # bounds the byte matrix (17 bytes a value) of one call
+_VALUES_PER_CALL = 1 << 20  # bounds the slots (16 bytes a value) of one call
 _SEPARATORS = (",", ":")
 _INT_DIGITS = 5  # the digit path: |v| < 1e5 (a release in m/s^2 or rad/s); larger values go to json.dumps
 _FRAC = 5
@@ -37,18 +37,19 @@ def _dumps(value: Any) -> str:
 
 
 def _frame(length: int, c: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per value of one window: the 2 bytes before it and the 2 after it, and which of them are used."""
-    pre = np.zeros((length, c, 2), np.uint8)
-    post = np.zeros((length, c, 2), np.uint8)
-    pre_m = np.zeros((length, c, 2), bool)
-    post_m = np.zeros((length, c, 2), bool)
-    pre[:, 0, 1], pre_m[:, 0, 1] = ord("["), True  # each row opens
-    pre[0, 0, 0], pre_m[0, 0, 0] = ord("["), True  # and the window
-    post[:, :-1, 0], post_m[:, :-1, 0] = ord(","), True
-    post[:, -1, 0], post_m[:, -1, 0] = ord("]"), True
-    post[:-1, -1, 1], post_m[:-1, -1, 1] = ord(","), True
-    post[-1, -1, 1], post_m[-1, -1, 1] = ord("]"), True
-    return np.concatenate([pre, post], axis=2).reshape(-1, 4), np.concatenate([pre_m, post_m], axis=2).reshape(-1, 4)
+    """Per value of one window, the fixed bytes of its two slot words: ``pre pre`` (bytes 0, 1 of
+    the first) and ``. .. post post`` (bytes 0, 6, 7 of the second); 0 where a value has none."""
+    pre = np.zeros((length, c, 2), np.uint64)
+    post = np.zeros((length, c, 2), np.uint64)
+    pre[:, 0, 1] = ord("[")  # each row opens
+    pre[0, 0, 0] = ord("[")  # and the window
+    post[:, :-1, 0] = ord(",")
+    post[:, -1, 0] = ord("]")
+    post[:-1, -1, 1] = ord(",")
+    post[-1, -1, 1] = ord("]")
+    w0 = pre[..., 0] | (pre[..., 1] << np.uint64(8))
+    w1 = np.uint64(ord(".")) | (post[..., 0] << np.uint64(48)) | (post[..., 1] << np.uint64(56))
+    return w0.reshape(-1), w1.reshape(-1)
 
 
 def data_texts(y: np.ndarray) -> list[bytes]:
@@ -60,7 +61,7 @@ def data_texts(y: np.ndarray) -> list[bytes]:
     with np.errstate(invalid="ignore"):
         odd = ~(a < 1e10) | ((a < 10) & (a != 0))  # NaN/inf, |v| >= 1e5, and what repr writes as 1e-05
     slow = odd.any(axis=1)
-    frame, frame_m = _frame(length, c)
+    w0, w1 = _frame(length, c)
     out: list[bytes] = [b""] * n
     for i in np.flatnonzero(slow):
         out[i] = _dumps((k[i] / 1e5).reshape(length, c).tolist()).encode()
@@ -68,7 +69,7 @@ def data_texts(y: np.ndarray) -> list[bytes]:
     step = max(1, _VALUES_PER_CALL // per)
     for j in range(0, len(fast), step):
         idx = fast[j : j + step]
-        _digit_texts(a[idx].reshape(-1), np.signbit(k[idx]).reshape(-1), frame, frame_m, per, idx, out)
+        _digit_texts(a[idx].reshape(-1), np.signbit(k[idx]).reshape(-1), w0, w1, per, idx, out)
     return out
 
 
@@ -108,8 +109,8 @@ def _words(m: int, per: int) -> np.ndarray:
     return _WORDS[key]
 
 
-def _digit_texts(a: np.ndarray, neg: np.ndarray, frame: np.ndarray, frame_m: np.ndarray, per: int,
-                 idx: np.ndarray, out: list[bytes]) -> None:  # fmt: skip
+def _digit_texts(a: np.ndarray, neg: np.ndarray, w0: np.ndarray, w1: np.ndarray, per: int, idx: np.ndarray,
+                 out: list[bytes]) -> None:  # fmt: skip
     """The texts of windows ``idx`` (``a``: their ``|rint(v * 1e5)|``, all in [10, 1e10) or 0) into ``out``.
 
     Each value gets 16 bytes, two little-endian words: ``pre pre - d d d d d`` and ``. d d d d d
@@ -118,9 +119,6 @@ def _digit_texts(a: np.ndarray, neg: np.ndarray, frame: np.ndarray, frame_m: np.
     m = len(idx)
     ipf = np.floor(a / 1e5)  # exact: a is an integer below 1e10
     ip, fp = ipf.astype(np.int64), (a - ipf * 1e5).astype(np.int64)
-    fr = (frame * frame_m).astype(np.uint64)  # (per, 4): the used bytes before and after each value
-    w0 = fr[:, 0] | (fr[:, 1] << np.uint64(8))
-    w1 = np.uint64(ord(".")) | (fr[:, 2] << np.uint64(48)) | (fr[:, 3] << np.uint64(56))
     words = _words(m, per)
     ip += neg * 10**5
     np.left_shift(_INTS[ip].reshape(m, per), np.uint64(16), out=words[:, :, 0])

@@ -45,10 +45,10 @@ def arrow_columns(path: Path, cols: list[int], scale: list[float], *, skip: int,
             parse_options=pcsv.ParseOptions(delimiter=delimiter),
             convert_options=pcsv.ConvertOptions(include_columns=names, column_types={c: pa.float64() for c in names}),
         )
-        out, n = np.empty((0, len(cols)), np.float32), 0
+        out, n, size = np.empty((0, len(cols)), np.float32), 0, path.stat().st_size
         for batch in reader:  # block by block: the float64 table never exists whole (its pages cost as much as parsing)
             if batch.num_rows and n + batch.num_rows > len(out):
-                out = _grown(out, n + batch.num_rows, path.stat().st_size, batch)
+                out = _grown(out, n + batch.num_rows, size, batch)
             for j, col in enumerate(batch.columns):
                 if col.null_count:
                     raise SourceError(f"{what}: an empty or NaN value (rows must be all numbers)")
