@@ -61,9 +61,8 @@ class Batcher:
             st.window_id += 1
         x = np.stack([w.data for _, w in chunk])
         spec = self.spec
-        commons = [{"window_id": wid, "stream": st.name, "start_sample": w.start, "t_device_us": w.t_us,
-                    "t_gateway": now, "rate_hz": spec.rate_hz, "channels": spec.channels, "units": spec.units,
-                    "flags": w.flag_names} for (st, w), wid in zip(chunk, ids, strict=True)]  # fmt: skip
+        commons = [(wid, st.name, w.start, w.t_us, now, spec.rate_hz, spec.channels, spec.units, w.flag_names)
+                   for (st, w), wid in zip(chunk, ids, strict=True)]  # views.Common
         by_spec = self.views.batch(commons, x, self.metrics)
         one = len(by_spec) == 1
         for i, (st, _) in enumerate(chunk):

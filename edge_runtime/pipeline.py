@@ -234,9 +234,9 @@ class Pipeline:
         if self._pending is not None:
             self._take_pending()
         t0, now = time.perf_counter(), time.time()
-        common = {"window_id": self._window_id, "stream": self.stream, "start_sample": w.start, "t_device_us": w.t_us,
-                  "t_gateway": now, "rate_hz": self.spec.rate_hz, "channels": self.spec.channels,
-                  "units": self.spec.units, "flags": w.flag_names}  # fmt: skip
+        spec = self.spec
+        common = (self._window_id, self.stream, w.start, w.t_us, now, spec.rate_hz, spec.channels, spec.units,
+                  w.flag_names)  # views.Common
         for sinks, out in self._routes.records(common, w.data, self.metrics):
             send_counted(sinks, out)
         self._window_id += 1

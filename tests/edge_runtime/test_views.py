@@ -21,8 +21,9 @@ from edge_runtime.manifest import load
 from edge_runtime.pipeline import Pipeline
 from edge_runtime.signing import trusted_keys
 from edge_runtime.sinks import open_sink
+from edge_runtime.sinks.base import AnonymizedWindow
 from edge_runtime.sources.replay import ReplaySource
-from edge_runtime.views import generalize, parse_view
+from edge_runtime.views import Views, generalize, parse_view
 
 from .conftest import sample_frames, walk_counts, wire
 from .test_bundleset import Counting, bundle_set  # noqa: F401, F811 (a fixture)
@@ -162,3 +163,41 @@ def test_a_generalized_window_is_the_block_means_with_a_partial_block_dropped(fa
     got = generalize(x, factor)
     assert got.dtype == np.float32 and got.shape == (n, 2)
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_records_carry_every_field_in_place_one_window_or_a_batch(view_set: Path) -> None:
+    """Records are built positionally (``views._record``): each must be the named tuple its keywords
+    give, in the live path and the gateway's batch path alike, and flags/rate must not shift."""
+    models = load_set(view_set, _loader)
+    est_version = models.estimator[0].model_version  # type: ignore[index]
+    views = Views.for_specs(models, ["", "label", "shipped;rate=12.5"])
+    rng = np.random.default_rng(3)
+    x = rng.normal(9.8, 2.0, (4, 128, 2)).astype(np.float32)
+    commons = [(7 + i, "s1", 64 * i, 1000 * i, 12.5 + i, 50.0, ("acc_mag", "gyro_mag"), ("m/s^2", "rad/s"),
+                ("interpolated",) if i % 2 else ()) for i in range(4)]  # fmt: skip
+    batched = views.batch(commons, x)
+    for i, common in enumerate(commons):
+        wid, stream, start, t_us, t_gw, rate, ch, units, flags = common
+        by_view = {r.view: r for _, r in views.records(common, x[i])}
+        assert by_view.keys() == {"shipped", "label", "shipped@12.5Hz"}
+        for rec in by_view.values():
+            assert len(rec) == len(AnonymizedWindow._fields)
+            assert (rec.window_id, rec.stream, rec.start_sample, rec.t_device_us, rec.t_gateway, rec.flags) == (
+                wid, stream, start, t_us, t_gw, flags)  # fmt: skip
+        y = models.members["shipped"][1].run(x[i])
+        want = {"shipped": AnonymizedWindow(wid, stream, start, t_us, t_gw, rate, ch, units, y, flags,
+                                            models.members["shipped"][0].model_version, "shipped"),
+                "shipped@12.5Hz": AnonymizedWindow(wid, stream, start, t_us, t_gw, 12.5, ch, units, generalize(y, 4),
+                                                   flags, models.members["shipped"][0].model_version, "shipped@12.5Hz")}  # fmt: skip
+        for view, w in want.items():
+            for got in (by_view[view], batched["" if view == "shipped" else "shipped;rate=12.5"][i]):
+                assert got is not None
+                assert got._replace(data=None) == w._replace(data=None)
+                np.testing.assert_array_equal(got.data, w.data)
+        lab = by_view["label"]
+        label, p = models.estimator[1].estimate(x[i])  # type: ignore[index]
+        assert lab._replace(data=None) == AnonymizedWindow(wid, stream, start, t_us, t_gw, rate, (), (), None, flags,  # type: ignore[arg-type]
+                                                           est_version, "label", label, round(p, 4))  # fmt: skip
+        assert lab.data.size == 0
+        got = batched["label"][i]
+        assert got is not None and got._replace(data=None) == lab._replace(data=None)
