@@ -9,6 +9,9 @@
     identity       CNN identity attacker on the training people: accuracy on their held-out bouts, and how
                    confidently it assigns generated windows vs windows of unseen people
     nearest        distance of each generated / unseen real window to its nearest training window
+    membership     in a pool of equally many windows of training people and of held-out people (per
+                   condition), how often a generated window's nearest one is a training person's, next to
+                   real windows of other held-out people (the same share = no person-level copying)
 
 Generated windows start after ``burn_in`` samples of free running, as a stream from the emulator would.
 """
@@ -31,7 +34,7 @@ from .generator import GenConfig, GenData, conditions, load_data
 from .plots import _plt, plot_examples, save_figure
 from .rocket import fit_ridge, rocket_space
 
-__all__ = ["evaluate", "generate_like", "sampling_speed", "nearest_distances"]
+__all__ = ["evaluate", "generate_like", "sampling_speed", "nearest_distances", "membership"]
 
 BURN_IN = 64  # samples of free running before a generated window (1.28 s)
 
@@ -151,6 +154,45 @@ def _nearest(real_tr: np.ndarray, real_te: np.ndarray, fake_b: np.ndarray) -> di
             "ratio_median": round(float(np.median(d_fake) / max(np.median(d_real), 1e-9)), 3)}  # fmt: skip
 
 
+def _nearest_index(pool: np.ndarray, query: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    a = pool.reshape(len(pool), -1).astype(np.float32)
+    a2 = (a * a).sum(axis=1)
+    out = [np.argmin(a2[None] - 2.0 * query[i : i + chunk].reshape(-1, a.shape[1]).astype(np.float32) @ a.T, axis=1)
+           for i in range(0, len(query), chunk)]  # fmt: skip
+    return np.concatenate(out) if out else np.empty(0, np.int64)
+
+
+def membership(train: np.ndarray, key_train: np.ndarray, held: np.ndarray, key_held: np.ndarray, fake: np.ndarray,
+               key_fake: np.ndarray, control: np.ndarray, key_control: np.ndarray, *, seed: int = 0) -> dict[str, Any]:  # fmt: skip
+    """Membership test at the level of people: does a generated window lie nearer the people the model
+    trained on than people it never saw?
+
+    Per condition ``key`` the pool holds as many windows of training people (``train``) as of held-out
+    people (``held``); each query (a ``fake`` window, or a ``control`` window: real, of *other* held-out
+    people) is matched, in its own condition, to its nearest pool window. ``*_train_pct``: how often
+    that one is a training person's. A generator that reproduces its training people pushes the
+    generated share above the control's; ``advantage`` = generated - control (0 = no signal)."""
+    rng = np.random.default_rng(seed)
+    mu, sd = train.reshape(-1, train.shape[-1]).mean(axis=0), train.reshape(-1, train.shape[-1]).std(axis=0) + 1e-6
+    hits = {"generated": [0, 0], "control": [0, 0]}
+    for k in np.unique(np.concatenate([key_fake, key_control])):
+        it, ih = np.flatnonzero(key_train == k), np.flatnonzero(key_held == k)
+        n = min(len(it), len(ih))
+        if n == 0:
+            continue
+        pool = (np.concatenate([train[rng.choice(it, n, replace=False)], held[rng.choice(ih, n, replace=False)]]) - mu) / sd
+        for name, q, kq in (("generated", fake, key_fake), ("control", control, key_control)):
+            sel = q[kq == k]
+            if len(sel):
+                idx = _nearest_index(pool, (sel - mu) / sd)
+                hits[name][0] += int(np.sum(idx < n))
+                hits[name][1] += len(sel)
+    pct = {name: round(100.0 * a / b, 2) if b else float("nan") for name, (a, b) in hits.items()}
+    return {"generated_train_pct": pct["generated"], "control_train_pct": pct["control"],
+            "advantage": round(pct["generated"] - pct["control"], 2), "n_generated": hits["generated"][1],
+            "n_control": hits["control"][1]}  # fmt: skip
+
+
 def spectra(real: np.ndarray, fake: np.ndarray, keys: np.ndarray, path: Path) -> dict[str, float]:
     """Mean power spectra of |acc| and |gyro| per condition (plot) and their RMS log-distance [dB]."""
     plt = _plt()
@@ -212,6 +254,7 @@ def evaluate(gen: Generator, model_path: str | Path, data: str | Path, out: str 
     log("generate evaluate: identity attacker, nearest neighbours, spectra")
     report["identity"] = identity(real_tr, ws.subject[tr], ws.bout[tr], real_te, fake_b, cfg)
     report["nearest"] = _nearest(ws.x[_cap(gd.train, 3 * cap, 3)], real_te, fake_b)
+    report["membership"] = _membership(gen, gd, meta["test_subjects"], cap, temperature)
     report["spectra_rms_db"] = spectra(real_te, fake_b, keys, out / "spectra.png")
     first = [int(np.flatnonzero(keys == k)[0]) for k in dict.fromkeys(keys.tolist())]
     plot_examples({"raw": real_te[first], "labels": [str(keys[i]) for i in first], "channels": ws.spec.channels,
@@ -219,6 +262,22 @@ def evaluate(gen: Generator, model_path: str | Path, data: str | Path, out: str 
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.md").write_text(markdown(report))
     return report
+
+
+def _membership(gen: Generator, gd: GenData, test_subjects: list[Any], cap: int, temperature: float) -> dict[str, Any]:
+    """``membership`` with the held-out people split in two halves (seeded): one half's windows in the
+    pool, the other half's real windows as the control, generated windows of the control's conditions."""
+    ws = gd.ws
+    if len(test_subjects) < 2:
+        return {"skipped": f"needs 2 or more held-out people, the model has {len(test_subjects)}"}
+    people = np.random.default_rng(7).permutation(np.asarray(test_subjects))
+    pool_p, ctrl_p = people[: len(people) // 2], people[len(people) // 2 :]
+    held = _cap(_usable(gen, gd, np.flatnonzero(np.isin(ws.subject, pool_p))), 2 * cap, 4)
+    ctrl = _cap(_usable(gen, gd, np.flatnonzero(np.isin(ws.subject, ctrl_p))), cap, 5)
+    fake = generate_like(gen, gd, ctrl, seed=3_000_000, temperature=temperature)
+    train = _cap(_usable(gen, gd, gd.train), 4 * cap, 6)
+    key = np.char.add(np.char.add(np.asarray(ws.activity_names)[ws.activity], "@"), ws.dataset_of())
+    return membership(ws.x[train], key[train], ws.x[held], key[held], fake, key[ctrl], ws.x[ctrl], key[ctrl])
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -240,6 +299,9 @@ def markdown(r: dict[str, Any]) -> str:
              f"| nearest training window, median: unseen real / generated | {n['unseen_real_median']} / "
              f"{n['generated_median']} (ratio {n['ratio_median']}) | ratio << 1 would be copying |",
              f"| generated closer than the 5th pct of unseen real | {n['generated_below_real_p05_pct']} % | 5 % = like real |",
+             "| membership: nearest of training vs held-out people is a training person's, generated / control | "
+             + (f"{m['generated_train_pct']} / {m['control_train_pct']} % (advantage {m['advantage']})" if "advantage" in
+                (m := r.get("membership", {})) else m.get("skipped", "not measured")) + " | advantage 0 = no person-level copying |",
              f"| sampling speed, one stream (numpy) | {s['samples_per_s']} samples/s | {s['x_real_time']}x real time at 50 Hz |",
              "", "Spectra (RMS difference of mean log power, dB): "
              + ", ".join(f"{k} {v}" for k, v in r["spectra_rms_db"].items()), "",

@@ -4,6 +4,7 @@ and a quick training run (and ``aae generate train --quick`` on real HAPT people
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from trainer.generator import (
     split_people,
     train_generator,
 )
-from trainer.generator_eval import nearest_distances
+from trainer.generator_eval import membership, nearest_distances
 
 SPEC = WindowSpec(rate_hz=50.0, length=128, stride=64, view="axes")
 
@@ -89,6 +90,25 @@ def test_nearest_distances_see_a_copy() -> None:
     assert np.allclose(d[:5], 0, atol=1e-3) and (d[5:] > 0.5).all()
 
 
+def test_membership_tells_a_generator_that_copies_its_people_from_one_that_does_not() -> None:
+    rng = np.random.default_rng(0)
+
+    def people(ids: range, n: int = 30) -> tuple[np.ndarray, np.ndarray]:  # each person: an own offset per axis
+        x = np.concatenate([0.3 * rng.normal(size=(1, 1, 6)) + rng.normal(size=(n, 16, 6)) for _ in ids])
+        return x.astype(np.float32), np.array(["walk@hapt", "sit@hapt"] * (n * len(ids) // 2))
+
+    train, k_train = people(range(10))
+    held, k_held = people(range(10, 20))
+    control, k_control = people(range(20, 40))
+    pick = rng.choice(len(train), 200)
+    copies = train[pick] + 0.05 * rng.normal(size=(200, 16, 6)).astype(np.float32)
+    fresh, k_fresh = people(range(40, 60))
+    copied = membership(train, k_train, held, k_held, copies, k_train[pick], control, k_control)
+    new = membership(train, k_train, held, k_held, fresh, k_fresh, control, k_control)
+    assert copied["generated_train_pct"] == 100.0 and copied["advantage"] > 35, copied
+    assert abs(new["advantage"]) < 12 and 30 < new["control_train_pct"] < 70, new
+
+
 def test_quick_training_writes_checkpoints_and_a_sampler(tmp_path: Path) -> None:
     cfg = GenConfig.quick_config(epochs=2)
     lines: list[str] = []
@@ -109,6 +129,12 @@ def test_aae_generate_train_quick_on_real_people(hapt_small_root: Path, tmp_path
     assert "epoch 2/2" in out and (tmp_path / "g" / "generator.npz").is_file()
     assert set(load_generator(tmp_path / "g" / "generator.npz").activities) <= {
         "walking", "upstairs", "downstairs", "sitting", "standing", "laying"}
+    ev = tmp_path / "g" / "eval"
+    assert main(["generate", "evaluate", "--model", str(tmp_path / "g" / "generator.npz"), "--data",
+                 str(hapt_small_root), "--out", str(ev), "--quick"]) == 0  # fmt: skip
+    report = json.loads((ev / "report.json").read_text())
+    assert report["membership"] == {"skipped": "needs 2 or more held-out people, the model has 1"}  # --quick: 4 people
+    assert "membership: " in (ev / "report.md").read_text() and (ev / "spectra.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize(("argv", "message"), [
