@@ -24,7 +24,7 @@ import numpy as np
 from .recording import ACC_SCALE_16G, DEFAULT_DEVICE_ID, GYRO_SCALE_2000DPS, Recording
 
 __all__ = ["GeneratedError", "Generator", "Segment", "parse_schedule", "load_generator", "to_recording",
-           "generated_recording", "check_temperature", "FORMAT", "SHIPPED"]
+           "generated_recording", "check_temperature", "draw", "FORMAT", "SHIPPED"]
 
 FORMAT = "edge-anonymize/sensegen-v1"
 SHIPPED = Path(__file__).resolve().parent / "models" / "generator.npz"  # `make train-generator`'s model, docs/generator.md
@@ -70,6 +70,21 @@ def parse_schedule(text: str) -> list[Segment]:
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.asarray(0.5 * (1.0 + np.tanh(0.5 * x)))  # = 1/(1+exp(-x)), no overflow warnings
+
+
+def draw(params: np.ndarray, k: int, d: int, rng: np.random.Generator, temperature: float = 1.0,
+         log_sigma_min: float = -7.0) -> np.ndarray:
+    """``(B, K + 2KD)`` MDN params -> ``(B, D)`` one seeded sample each (the sampler's and, for
+    scheduled sampling, the trainer's draw: one implementation)."""
+    logits = params[:, :k] / max(temperature, 1e-3)
+    mu = params[:, k : k + k * d].reshape(-1, k, d)
+    log_sigma = np.maximum(params[:, k + k * d :].reshape(-1, k, d), log_sigma_min)
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    pick = np.minimum((rng.random((len(p), 1)) > np.cumsum(p, axis=1)).sum(axis=1), k - 1)
+    rows = np.arange(len(p))
+    noise = rng.standard_normal((len(p), d)).astype(np.float32)
+    return np.asarray(mu[rows, pick] + np.exp(log_sigma[rows, pick]) * noise * temperature, np.float32)
 
 
 @dataclass(frozen=True)
@@ -140,16 +155,7 @@ class Generator:
         return h_in @ self.head[0] + self.head[1], new
 
     def _draw(self, params: np.ndarray, rng: np.random.Generator, temperature: float) -> np.ndarray:
-        k, d = self.components, len(self.mean)
-        logits = params[:, :k] / max(temperature, 1e-3)
-        mu = params[:, k : k + k * d].reshape(-1, k, d)
-        log_sigma = np.maximum(params[:, k + k * d :].reshape(-1, k, d), self.log_sigma_min)
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        pick = np.minimum((rng.random((len(p), 1)) > np.cumsum(p, axis=1)).sum(axis=1), k - 1)
-        rows = np.arange(len(p))
-        noise = rng.standard_normal((len(p), d)).astype(np.float32)
-        return np.asarray(mu[rows, pick] + np.exp(log_sigma[rows, pick]) * noise * temperature, np.float32)
+        return draw(params, self.components, len(self.mean), rng, temperature, self.log_sigma_min)
 
     def sample(self, conds: np.ndarray, *, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
         """``(B, T, n_cond)`` conditions per step -> ``(B, T, 6)`` samples in m/s² and rad/s (seeded)."""

@@ -76,7 +76,8 @@ def run(args: Any) -> int:
 
 
 def _train(args: Any) -> int:
-    from .generator import GenConfig, load_data, train_generator, with_overrides
+    from .generator import GenConfig, load_data, with_overrides
+    from .generator_fit import train_generator
 
     if not Path(args.data).exists():
         raise TrainerError(f"dataset folder {args.data} does not exist")

@@ -3,7 +3,7 @@
 Each step sees the previous (normalized) sample plus a one-hot (activity, dataset) condition and
 outputs a K-component diagonal Gaussian mixture for the next sample (Alzantot et al., 2017, with
 gyro axes added). Trained with teacher forcing on 2.56 s sequences of the *training* people only
-(a seeded third of each dataset's people is held out for ``generator_eval``), early-stopped on a
+(a seeded third of each dataset's people is held out for ``generator_eval``; ``generator_fit`` trains), early-stopped on a
 bout-level validation slice, time-boxed. The export is a small ``.npz`` that
 ``firmware_bridge.generated`` samples in plain numpy (the emulator needs no TensorFlow).
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -23,14 +22,13 @@ import numpy as np
 from edge_runtime.contract import WindowSpec
 from firmware_bridge.generated import FORMAT
 
-from .data import WindowSet, attribution, load_windows
+from .data import WindowSet, load_windows
 from .data.catalog import load_dataset, resolve_roots
 from .data.windows import make_windows
 from .errors import TrainerError
-from .evaluators import bout_validation
 
-__all__ = ["GenConfig", "GenData", "load_data", "split_people", "build_model", "mdn_loss", "train_generator",
-           "export_arrays", "save_npz", "conditions"]  # fmt: skip
+__all__ = ["GenConfig", "GenData", "load_data", "split_people", "build_model", "mdn_loss", "export_arrays",
+           "save_npz", "conditions", "vocab", "teacher_inputs", "with_overrides", "D"]  # fmt: skip
 
 LOG_SIGMA_MIN = -7.0  # the numpy sampler clamps the same way (Generator.log_sigma_min)
 D = 6  # acc xyz, gyro xyz
@@ -46,9 +44,15 @@ class GenConfig:
         units: LSTM widths, one per layer. components: mixture components (diagonal Gaussians).
         input_noise: Gaussian noise on the teacher-forced inputs (normalized units), so sampling
             from its own slightly-off outputs does not drift; off at inference.
+        sampled_inputs, sampled_ramp: scheduled sampling against free-running drift: from epoch 2
+            on, this share of the inputs (at most; reached linearly after ``sampled_ramp`` epochs) is
+            the model's own draw for that step (one teacher-forced pass, Duckworth et al. 2019's
+            parallel scheduled sampling); the targets stay real. 0 = teacher forcing only.
         holdout: share of each dataset's people kept out of training, for the quality tests.
         minutes: wall-clock budget; no epoch starts that would end past it.
         max_train: cap on training sequences (seeded subsample); None = all.
+        init: a ``generator.npz`` to start from (its weights and normalization; same layers and
+            conditions), e.g. to fine-tune the shipped model with scheduled sampling; "" = random.
     """
 
     datasets: tuple[str, ...] = ("hapt", "sisfall")
@@ -60,11 +64,14 @@ class GenConfig:
     batch_size: int = 128
     lr: float = 2e-3
     input_noise: float = 0.1
+    sampled_inputs: float = 0.0
+    sampled_ramp: int = 10
     patience: int = 6
     holdout: float = 1 / 3
     val_fraction: float = 0.1
     minutes: float = 15.0
     max_train: int | None = None
+    init: str = ""
     seed: int = 0
     quick: bool = False
 
@@ -195,72 +202,6 @@ def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
         np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
-    return path
-
-
-def train_generator(gd: GenData, cfg: GenConfig, out: str | Path, log: Callable[[str], None] = print) -> Path:
-    """Train, checkpoint each epoch (``checkpoints/``), keep the best, export ``generator.npz``; returns its path."""
-    import keras
-
-    out = Path(out)
-    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(cfg.seed)
-    ws, idx = gd.ws, gd.train
-    if cfg.max_train is not None and len(idx) > cfg.max_train:
-        idx = np.sort(np.random.default_rng(cfg.seed).choice(idx, cfg.max_train, replace=False))
-    acts, dsets = vocab(gd)
-    flat = ws.x[idx].reshape(-1, D)
-    mean, std = flat.mean(axis=0), np.maximum(flat.std(axis=0), 1e-3)
-    z = ((ws.x[idx] - mean) / std).astype(np.float32)
-    cond = np.repeat(conditions(ws, idx, acts, dsets)[:, None], cfg.seq_len, axis=1)  # (N, T, n_cond)
-    val = bout_validation(ws.activity[idx], ws.bout[idx], cfg.val_fraction, cfg.seed)
-    if not val.any():
-        val = np.arange(len(idx)) % 10 == 0  # too few bouts to hold some out (smoke runs)
-    xin = teacher_inputs(z)
-    model = build_model(cond.shape[2], cfg, cfg.seq_len)
-    log(f"generate: {len(idx) - val.sum()} train / {val.sum()} val sequences of {cfg.seq_len} samples, "
-        f"{len(gd.train_subjects)} people ({len(gd.test_subjects)} held out), activities {', '.join(acts)}, "
-        f"datasets {', '.join(dsets)}, {model.count_params()} parameters")  # fmt: skip
-    history: list[dict[str, float]] = []
-    best, best_epoch, t0, last = math.inf, -1, time.perf_counter(), 0.0
-    for epoch in range(cfg.epochs):
-        elapsed = time.perf_counter() - t0
-        if epoch and elapsed + last > cfg.minutes * 60:
-            log(f"generate: time box of {cfg.minutes:g} min reached after {epoch} epochs")
-            break
-        t_epoch = time.perf_counter()
-        h = model.fit([xin[~val], cond[~val]], z[~val], batch_size=cfg.batch_size, epochs=1, shuffle=True, verbose=0,
-                      validation_data=([xin[val], cond[val]], z[val]))  # fmt: skip
-        last = time.perf_counter() - t_epoch
-        loss, val_loss = float(h.history["loss"][-1]), float(h.history["val_loss"][-1])
-        history.append({"epoch": epoch + 1, "loss": loss, "val_loss": val_loss, "seconds": round(last, 1)})
-        model.save_weights(out / "checkpoints" / f"epoch-{epoch + 1:03d}.weights.h5")
-        if val_loss < best:
-            best, best_epoch = val_loss, epoch + 1
-            model.save_weights(out / "checkpoints" / "best.weights.h5")
-        log(f"generate: epoch {epoch + 1}/{cfg.epochs} loss {loss:.3f} val {val_loss:.3f} nats/sample "
-            f"({last:.0f} s){' *' if best_epoch == epoch + 1 else ''}")  # fmt: skip
-        if not math.isfinite(loss):
-            raise TrainerError(f"generator loss is {loss} at epoch {epoch + 1}; lower --set lr")
-        if epoch + 1 - best_epoch >= cfg.patience:
-            log(f"generate: no val improvement for {cfg.patience} epochs; stopping")
-            break
-    model.load_weights(out / "checkpoints" / "best.weights.h5")
-    counts: dict[tuple[str, str], int] = {}
-    names, ds_of = np.asarray(ws.activity_names)[ws.activity[gd.train]], ws.dataset_of()[gd.train]
-    for a, d in zip(names.tolist(), ds_of.tolist(), strict=True):
-        counts[(a, d)] = counts.get((a, d), 0) + 1
-    default = {a: max((d for d in dsets if (a, d) in counts), key=lambda d: counts[(a, d)]) for a in acts}
-    meta = {"activities": list(acts), "datasets": list(dsets), "default_dataset": default,
-            "pairs": [list(p) for p in gd.pairs], "components": cfg.components, "rate_hz": 50.0,
-            "train_subjects": list(gd.train_subjects), "test_subjects": list(gd.test_subjects),
-            "config": {**asdict(cfg), "datasets": list(cfg.datasets), "units": list(cfg.units)},
-            "epochs_run": len(history), "best_epoch": best_epoch, "best_val_nll": best, "history": history,
-            "train_seconds": round(time.perf_counter() - t0, 1), "attribution": attribution(list(dsets))}  # fmt: skip
-    path = save_npz(out / "generator.npz", export_arrays(model, meta, mean, std))
-    (out / "generator.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "history"} |
-                                                   {"history": history}, indent=2) + "\n")  # fmt: skip
-    log(f"generate: best epoch {best_epoch} (val {best:.3f} nats/sample) -> {path} ({path.stat().st_size / 1024:.0f} KiB)")
     return path
 
 

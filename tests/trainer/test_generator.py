@@ -15,6 +15,7 @@ from edge_runtime.contract import WindowSpec
 from firmware_bridge.generated import load_generator, parse_schedule
 from trainer.cli import main
 from trainer.data import Recording, make_windows
+from trainer.errors import TrainerError
 from trainer.generator import (
     GenConfig,
     build_model,
@@ -23,14 +24,15 @@ from trainer.generator import (
     mdn_loss,
     save_npz,
     split_people,
-    train_generator,
+    with_overrides,
 )
 from trainer.generator_eval import membership, nearest_distances
+from trainer.generator_fit import sampled_inputs, train_generator
 
 SPEC = WindowSpec(rate_hz=50.0, length=128, stride=64, view="axes")
 
 
-def windows(n_subjects: int = 6, seconds: float = 20.0):  # type: ignore[no-untyped-def]
+def windows(n_subjects: int = 6, seconds: float = 20.0, dataset: str = "hapt"):  # type: ignore[no-untyped-def]
     """Walking (a 2 Hz sway whose size depends on the person) then sitting, per subject."""
     recs = []
     t = np.arange(int(seconds * 50)) / 50.0
@@ -42,7 +44,7 @@ def windows(n_subjects: int = 6, seconds: float = 20.0):  # type: ignore[no-unty
         x[:half, 0] = (1 + 0.2 * s) * np.sin(2 * np.pi * 2 * t[:half])
         x[:, 3:] = rng.normal(0, 0.05, (len(t), 3))
         labels = np.r_[np.zeros(half), np.full(len(t) - half, 3)].astype(np.int8)  # walking, sitting
-        recs.append(Recording("hapt", s, s, x, labels))
+        recs.append(Recording(dataset, s, s, x, labels))
     return make_windows(recs, SPEC)
 
 
@@ -110,7 +112,7 @@ def test_membership_tells_a_generator_that_copies_its_people_from_one_that_does_
 
 
 def test_quick_training_writes_checkpoints_and_a_sampler(tmp_path: Path) -> None:
-    cfg = GenConfig.quick_config(epochs=2)
+    cfg = GenConfig.quick_config(epochs=2, sampled_inputs=0.4, sampled_ramp=1)
     lines: list[str] = []
     path = train_generator(make_data(windows(), cfg), cfg, tmp_path / "gen", log=lines.append)
     assert (tmp_path / "gen" / "checkpoints" / "epoch-002.weights.h5").is_file()
@@ -120,6 +122,41 @@ def test_quick_training_writes_checkpoints_and_a_sampler(tmp_path: Path) -> None
     x, labels = gen.schedule(parse_schedule("walk:1,sit:1"), seed=0)
     assert x.shape == (100, 6) and np.isfinite(x).all() and labels[-1] == "sitting"
     assert path.stat().st_size < 100_000
+    history = json.loads((tmp_path / "gen" / "generator.json").read_text())["history"]
+    assert [h["sampled_share"] for h in history] == [0.0, 0.4]  # scheduled sampling from epoch 2
+    # fine-tuning starts from that model: its weights and normalization, not random ones
+    tuned = with_overrides(cfg, epochs=1, init=str(path), lr=1e-9)
+    again = load_generator(train_generator(make_data(windows(), tuned), tuned, tmp_path / "tuned", log=lines.append))
+    np.testing.assert_allclose(again.head[1], gen.head[1], atol=1e-5)
+    assert np.array_equal(again.mean, gen.mean)
+    other = with_overrides(cfg, init=str(path), datasets=("sisfall",))
+    with pytest.raises(TrainerError, match="conditions"):
+        train_generator(make_data(windows(dataset="sisfall"), other), other, tmp_path / "x", log=lines.append)
+
+
+def test_scheduled_sampling_feeds_the_models_own_draws_never_the_first_step() -> None:
+    import keras
+
+    cfg = GenConfig.quick_config()
+    model = build_model(3, cfg, 32)
+    head = model.get_layer("mdn")
+    w, b = head.get_weights()
+    k = cfg.components
+    b[:] = 0.0
+    b[k : k + k * 6] = 2.5  # every component's mean 2.5, sigma at the clamp: each draw is 2.5
+    b[k + k * 6 :] = -20.0
+    head.set_weights([np.zeros_like(w), b])
+    keras.utils.set_random_seed(0)
+    xin = np.random.default_rng(1).normal(size=(64, 32, 6)).astype(np.float32)
+    cond = np.zeros((64, 32, 3), np.float32)
+    assert np.array_equal(sampled_inputs(model, xin, cond, 0.0, k, np.random.default_rng(0)), xin)
+    out = sampled_inputs(model, xin, cond, 0.5, k, np.random.default_rng(0))
+    changed = np.any(out != xin, axis=2)
+    assert not changed[:, 0].any() and 0.4 < changed[:, 1:].mean() < 0.6
+    np.testing.assert_allclose(out[changed], 2.5, atol=1e-2)  # the model's draw, not noise or a neighbour
+    assert np.array_equal(out[~changed], xin[~changed])
+    full = sampled_inputs(model, xin, cond, 1.0, k, np.random.default_rng(0))
+    assert np.array_equal(full[:, 0], xin[:, 0]) and np.allclose(full[:, 1:], 2.5, atol=1e-2)
 
 
 def test_aae_generate_train_quick_on_real_people(hapt_small_root: Path, tmp_path: Path,
