@@ -79,7 +79,8 @@ def load_bench_windows(spec: WindowSpec, data: Path, n: int) -> tuple[np.ndarray
 
         ws = load_windows("hapt", data, spec)
         idx = np.linspace(0, len(ws) - 1, min(n, len(ws))).astype(int)
-        return np.ascontiguousarray(ws.x[idx], np.float32), f"UCI HAPT ({data}), {len(idx)} of {len(ws)} windows"
+        shown = os.path.relpath(data) if Path(data).is_absolute() else data  # reports hold no machine's paths
+        return np.ascontiguousarray(ws.x[idx], np.float32), f"UCI HAPT ({shown}), {len(idx)} of {len(ws)} windows"
     except Exception as exc:  # no dataset, no trainer extras: still benchmark, and say so
         from firmware_bridge.recording import synthetic
 
