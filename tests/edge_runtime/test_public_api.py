@@ -32,7 +32,7 @@ PUBLIC = {
     "edge_runtime.metrics": {"Metrics", "Latency", "write_json", "publish"},
     "edge_runtime.watchdog": {"Notifier", "Watchdog"},
     "edge_runtime.cli": {"main", "build_parser", "DEFAULT_BUNDLE", "ESTIMATOR_BUNDLE", "SAMPLE_TRACE", "EXIT_CODES"},
-    "edge_runtime.views": {"View", "parse_view", "Views", "LABEL"},
+    "edge_runtime.views": {"View", "parse_view", "Views", "LABEL", "Common"},
     "edge_runtime.estimator": {"Estimator"},
     "edge_runtime.sources.serial": {"SerialSource"},
     "edge_runtime.sources.replay": {"ReplaySource"},
