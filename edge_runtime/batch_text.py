@@ -9,6 +9,7 @@ Errors are one line each and never quote the file's values (pyarrow's own messag
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from .errors import SourceError
 
-__all__ = ["columns", "arrow_columns", "numpy_columns"]
+__all__ = ["columns", "column_blocks", "arrow_columns", "arrow_blocks", "numpy_columns"]
 
 _TEXT_BLOCK = 1 << 24  # bytes of text pyarrow parses at a time
 
@@ -30,31 +31,35 @@ def _fill(out: np.ndarray, j: int, off: int, values: np.ndarray, scale: float) -
         np.multiply(values, scale, out=dest, casting="same_kind")
 
 
-def arrow_columns(path: Path, cols: list[int], scale: list[float], *, skip: int, delimiter: str, what: str) -> np.ndarray | None:
-    """``(N, len(cols))`` float32 of a numeric text table, parsed by pyarrow on one thread; None without pyarrow."""
+def _arrow_reader(path: Path, cols: list[int], *, skip: int, delimiter: str) -> Any:
+    """pyarrow's one-thread block reader of ``cols`` as float64; None without pyarrow."""
     try:
         import pyarrow as pa
         import pyarrow.csv as pcsv
     except ImportError:
         return None
     names = [f"f{i}" for i in cols]
+    return pcsv.open_csv(
+        path,
+        read_options=pcsv.ReadOptions(use_threads=False, block_size=_TEXT_BLOCK, skip_rows=skip, autogenerate_column_names=True),
+        parse_options=pcsv.ParseOptions(delimiter=delimiter),
+        convert_options=pcsv.ConvertOptions(include_columns=names, column_types={c: pa.float64() for c in names}),
+    )
+
+
+def _arrow_batches(open_reader: Any, cols: list[int], what: str) -> Iterator[tuple[int, list[np.ndarray]]]:
+    """``(rows, float64 columns)`` per parsed block; pyarrow's errors as one line that quotes no row."""
+    import pyarrow as pa
+
     try:
-        reader = pcsv.open_csv(
-            path,
-            read_options=pcsv.ReadOptions(use_threads=False, block_size=_TEXT_BLOCK, skip_rows=skip, autogenerate_column_names=True),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter),
-            convert_options=pcsv.ConvertOptions(include_columns=names, column_types={c: pa.float64() for c in names}),
-        )
-        out, n, size = np.empty((0, len(cols)), np.float32), 0, path.stat().st_size
-        for batch in reader:  # block by block: the float64 table never exists whole (its pages cost as much as parsing)
-            if batch.num_rows and n + batch.num_rows > len(out):
-                out = _grown(out, n + batch.num_rows, size, batch)
-            for j, col in enumerate(batch.columns):
+        for batch in open_reader():
+            values = []
+            for col in batch.columns:
                 if col.null_count:
                     raise SourceError(f"{what}: an empty or NaN value (rows must be all numbers)")
                 # float64 without nulls: the values buffer as it is (to_numpy would import pandas, 0.5 s)
-                _fill(out, j, n, np.frombuffer(col.buffers()[1], np.float64, len(col), col.offset * 8), scale[j])
-            n += batch.num_rows
+                values.append(np.frombuffer(col.buffers()[1], np.float64, len(col), col.offset * 8))
+            yield batch.num_rows, values
     except (pa.ArrowException, KeyError) as exc:  # its messages quote whole rows: never pass them on (raw samples)
         msg = str(exc)
         if m := re.search(r"Expected (\d+) columns, got (\d+)", msg):
@@ -65,13 +70,45 @@ def arrow_columns(path: Path, cols: list[int], scale: list[float], *, skip: int,
             raise SourceError(f"{what}: rows must hold at least {max(cols) + 1} values") from None
         where = re.search(r"column #(\d+): Row #(\d+)", msg)
         raise SourceError(f"not a numeric {what}" + (f" (column {int(where[1]) + 1}, row {where[2]})" if where else "")) from None
+
+
+def arrow_columns(path: Path, cols: list[int], scale: list[float], *, skip: int, delimiter: str, what: str) -> np.ndarray | None:
+    """``(N, len(cols))`` float32 of a numeric text table, parsed by pyarrow on one thread; None without pyarrow."""
+    if not _have_arrow():
+        return None
+    out, n, size = np.empty((0, len(cols)), np.float32), 0, path.stat().st_size
+    # block by block: the float64 table never exists whole (its pages cost as much as parsing)
+    for rows, values in _arrow_batches(lambda: _arrow_reader(path, cols, skip=skip, delimiter=delimiter), cols, what):
+        if rows and n + rows > len(out):
+            out = _grown(out, n + rows, size, rows)
+        for j, v in enumerate(values):
+            _fill(out, j, n, v, scale[j])
+        n += rows
     return out[:n]
 
 
-def _grown(out: np.ndarray, need: int, file_bytes: int, batch: Any) -> np.ndarray:
+def arrow_blocks(path: Path, cols: list[int], scale: list[float], *, skip: int, delimiter: str, what: str) -> Iterator[np.ndarray]:
+    """``arrow_columns``' samples one parsed block at a time (``(rows, len(cols))`` float32 each), for a
+    reader that needs no whole file: no file-sized array, so no fresh pages per file."""
+    for rows, values in _arrow_batches(lambda: _arrow_reader(path, cols, skip=skip, delimiter=delimiter), cols, what):
+        out = np.empty((rows, len(cols)), np.float32)
+        for j, v in enumerate(values):
+            _fill(out, j, 0, v, scale[j])
+        yield out
+
+
+def _have_arrow() -> bool:
+    try:
+        import pyarrow.csv  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _grown(out: np.ndarray, need: int, file_bytes: int, first_rows: int) -> np.ndarray:
     """Room for the whole file's rows, guessed from the first block's bytes per row (pages never
     written are never touched), or twice what is needed once the guess falls short."""
-    guess = int(file_bytes / _TEXT_BLOCK * batch.num_rows * 1.05) + 1 if not len(out) else 0
+    guess = int(file_bytes / _TEXT_BLOCK * first_rows * 1.05) + 1 if not len(out) else 0
     grown = np.empty((max(guess, need, 2 * len(out)), out.shape[1]), np.float32)
     grown[: len(out)] = out
     return grown
@@ -103,3 +140,16 @@ def columns(path: Path, cols: list[int], scale: list[float], *, skip: int, delim
     if not len(out) or not np.isfinite(out).all():
         raise SourceError(f"{what}: no rows, or a value that is not a finite number")
     return out
+
+
+def column_blocks(path: Path, cols: list[int], scale: list[float], *, skip: int, delimiter: str, what: str) -> Iterator[np.ndarray]:
+    """``columns`` as consecutive blocks of rows (pyarrow's parse blocks; without pyarrow one block).
+
+    Raises:
+        SourceError: as ``columns``, when the block holding the fault is reached; none is finite-checked
+            here (the caller checks each block, so a bad value is found wherever it is).
+    """
+    if _have_arrow():
+        yield from arrow_blocks(path, cols, scale, skip=skip, delimiter=delimiter, what=what)
+    else:
+        yield numpy_columns(path, cols, scale, skip=skip, delimiter=None if delimiter == " " else delimiter, what=what)

@@ -24,3 +24,25 @@ def test_text_in_many_blocks_reads_whole_and_a_later_bad_value_is_one_line(manif
         with pytest.raises(bi.SourceError, match=why) as err:
             list(bi.csv_windows(tmp_path / "late.csv", manifest, 64, 50.0, "g", "deg/s"))
         assert "7.25" not in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("rows", [127, 128, 129, 191, 192, 64 * 9 + 127, 64 * 9 + 128, 64 * 27 + 300, 5000])
+def test_a_csv_read_block_by_block_gives_the_whole_files_chunks_bit_for_bit(manifest, tmp_path: Path, monkeypatch,  # type: ignore[no-untyped-def]
+                                                                            rows: int) -> None:  # fmt: skip
+    """``csv_windows`` never holds the whole file (``block_run_windows``): its chunks must be those of the
+    whole file's samples (``run_windows(columns(...))``), chunk for chunk, at every text block and chunk size."""
+    x = np.random.default_rng(rows).normal(size=(rows, 6)).round(5)
+    x[:, 2] += 9.8
+    path = tmp_path / "r.csv"
+    np.savetxt(path, x, delimiter=",", header="ax,ay,az,gx,gy,gz", comments="", fmt="%.5f")
+    monkeypatch.setattr(bi, "_BLOCK", 8)  # chunks of 8 windows: many chunk boundaries in a small file
+    for text_block in (1 << 24, 4096, 777):
+        monkeypatch.setattr(bt, "_TEXT_BLOCK", text_block)
+        for stride in (64, 50, 128):
+            spec = manifest.window.with_stride(stride)
+            whole = list(bi.run_windows(bt.columns(path, list(range(6)), [1.0] * 6, skip=1, delimiter=",", what="CSV"), spec))
+            blocks = list(bi.csv_windows(path, manifest, stride, 50.0, "m/s^2", "rad/s"))
+            assert len(blocks) == len(whole)
+            for (w1, s1, t1, f1), (w2, s2, t2, f2) in zip(whole, blocks, strict=True):
+                assert w1.dtype == w2.dtype and np.array_equal(w1, w2) and np.array_equal(s1, s2) and (t1, f1) == (t2, f2)
+
