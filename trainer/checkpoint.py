@@ -119,7 +119,8 @@ def run_windows(run: Run, data_root: Any, *, stride: int | None = None) -> tuple
     names = run_datasets(conf)
     spec = run.spec.with_stride(int(stride if stride is not None else conf.get("eval_stride", 32)))
     ws = load_windows(list(names), data_root, spec, taxonomy=conf.get("taxonomy") or None)
-    splits = make_splits(ws, test_fraction=float(conf.get("test_fraction", 1 / 3)), seed=int(conf.get("split_seed", 0)))
+    splits = make_splits(ws, test_fraction=float(conf.get("test_fraction", 1 / 3)), seed=int(conf.get("split_seed", 0)),
+                         stratify=str(conf.get("split_stratify", "")))  # a run's split exactly as it was drawn
     recorded = (run.meta.get("splits") or {}).get("test_subjects")
     if recorded is not None and sorted(int(s) for s in recorded) != sorted(splits.test_subjects):
         raise CheckpointError(f"{run.root}: trained with test subjects {sorted(recorded)}, the data gives "

@@ -32,6 +32,7 @@ class TrainConfig:
     runtime_stride: int = 64       # default stride recorded for the gateway
     test_fraction: float = 1 / 3   # share of subjects never seen in training (unseen users)
     split_seed: int = 0
+    split_stratify: str = ""       # "gender": unseen people drawn per (dataset, gender); "" = from all at once
     seed: int = 0
     # release filter (fixed, last layer of the model): what must go whatever a learned part does --------
     release_cutoff_hz: float = 0.0  # zero-phase low-pass of every channel; 0 = none
@@ -107,6 +108,8 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig
             raise TrainerError(f"config key {key} must be {want.__name__}, got {type(value).__name__}")
     if values.get("taxonomy", "") not in _TAXONOMIES:
         raise TrainerError(f"config key taxonomy must be one of fine, coarse (or empty), got {values['taxonomy']!r}")
+    if values.get("split_stratify", "") not in ("", "gender"):
+        raise TrainerError(f"config key split_stratify must be gender (or empty), got {values['split_stratify']!r}")
     return replace(cfg, **values)
 
 

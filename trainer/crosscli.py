@@ -97,7 +97,9 @@ def cross_evaluate(*, data: str | dict[str, str], targets: Sequence[str], run_di
 
             policy = policy_from_dict(run.meta["policy"], tuple(ws.activity_names))
             meta["policy"] = run.meta["policy"]
-        done[name] = cross_report(variants, ws, folder, cfg=cfg, mode=mode, meta=meta, log=log, policy=policy)
+        stratify = str(run.config.get("split_stratify", "")) if run is not None else ""  # the run's choice
+        done[name] = cross_report(variants, ws, folder, cfg=cfg, mode=mode, meta=meta, log=log, policy=policy,
+                                  stratify=stratify)  # fmt: skip
         done[name]["folder"] = str(folder)
     return done
 

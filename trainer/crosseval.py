@@ -206,7 +206,7 @@ def _markdown(results: dict[str, Any]) -> str:
 def cross_report(variants: dict[str, Release | None], target_ws: WindowSet, out_dir: str | Path, *,
                  cfg: EvalConfig = DEFAULT_EVAL, mode: str = "cross", meta: dict[str, Any] | None = None,
                  split_seed: int = 0, log: Callable[[str], None] | None = None,
-                 policy: Policy | None = None) -> dict[str, Any]:
+                 policy: Policy | None = None, stratify: str = "") -> dict[str, Any]:
     """Evaluate the baselines and ``variants`` on ``target_ws``; write evaluation.json, report.md, privacy_utility.png
     (with a replacement ``policy``, every release is also scored against it).
 
@@ -217,7 +217,7 @@ def cross_report(variants: dict[str, Release | None], target_ws: WindowSet, out_
     if clash:
         raise ValueError(f"variant names {sorted(clash)} are reserved for the baselines")
     t0 = time.perf_counter()
-    splits = make_splits(target_ws, seed=split_seed)
+    splits = make_splits(target_ws, seed=split_seed, stratify=stratify)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}

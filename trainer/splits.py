@@ -78,12 +78,39 @@ def _trial_masks(ws: WindowSet) -> tuple[np.ndarray, np.ndarray, list[tuple[int,
     return a_mask, b_mask, halved
 
 
-def make_splits(ws: WindowSet, *, test_fraction: float = 1 / 3, seed: int = 0, check_fraction: float = 0.25) -> Splits:
-    """Seeded subject split + per-activity trial split; see the module docstring."""
+def _stratified(ws: WindowSet, subjects: np.ndarray, test_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Test people drawn per (dataset, gender) group, each group's share ``test_fraction`` (at least
+    one of a group of two or more), so a held-out set of a few people is not all one gender."""
+    first = {int(s): i for i, s in reversed(list(enumerate(ws.subject.tolist())))}
+    dsets, genders = ws.dataset_of(), ws.gender()
+    groups: dict[tuple[str, str], list[int]] = {}
+    for s in subjects.tolist():
+        groups.setdefault((str(dsets[first[s]]), str(genders[first[s]])), []).append(int(s))
+    test: list[int] = []
+    for key in sorted(groups):
+        people = np.array(groups[key])
+        k = min(len(people) - 1, max(1, round(len(people) * test_fraction))) if len(people) > 1 else 0
+        test += rng.choice(people, size=k, replace=False).tolist()
+    return np.sort(np.array(test or [int(rng.choice(subjects))]))
+
+
+def make_splits(ws: WindowSet, *, test_fraction: float = 1 / 3, seed: int = 0, check_fraction: float = 0.25,
+                stratify: str = "") -> Splits:  # fmt: skip
+    """Seeded subject split + per-activity trial split; see the module docstring.
+
+    ``stratify="gender"``: test people drawn per (dataset, gender) group (``_stratified``); "" (the
+    default, and what every earlier run used) draws them from all people at once. A run records its
+    choice (``split_stratify``) so that its split can be rebuilt exactly: changing how an old run's
+    split is drawn would put its training people into its test set."""
+    if stratify not in ("", "gender"):
+        raise ValueError(f"stratify must be '' or 'gender', got {stratify!r}")
     rng = np.random.default_rng(seed)
     subjects = np.array(sorted(ws.subjects))
-    n_test = max(1, round(len(subjects) * test_fraction))
-    test = np.sort(rng.choice(subjects, size=n_test, replace=False))
+    if stratify:
+        test = _stratified(ws, subjects, test_fraction, rng)
+    else:
+        n_test = max(1, round(len(subjects) * test_fraction))
+        test = np.sort(rng.choice(subjects, size=n_test, replace=False))
     train = np.setdiff1d(subjects, test)
     is_train_subj = np.isin(ws.subject, train)
     trial_a, trial_b, halved = _trial_masks(ws)

@@ -68,7 +68,7 @@ def train(cfg: TrainConfig, data_root: str | Path, out: str | Path, *, resume: b
     spec = WindowSpec(cfg.rate_hz, cfg.window, cfg.runtime_stride, cfg.view)
     names = dataset_names(cfg)
     ws = load_windows(names, data_root, spec.with_stride(cfg.stride), taxonomy=cfg.taxonomy or None)
-    splits = make_splits(ws, test_fraction=cfg.test_fraction, seed=cfg.split_seed)
+    splits = make_splits(ws, test_fraction=cfg.test_fraction, seed=cfg.split_seed, stratify=cfg.split_stratify)
     norm = Normalization.fit(ws.x[splits.ae_train])
     users = np.array(splits.train_subjects)
     n_users, n_acts = len(users), len(ws.activity_names)

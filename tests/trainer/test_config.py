@@ -39,6 +39,15 @@ def test_wrong_type_is_named(tmp_path):
         load_config(p)
 
 
+def test_split_stratify_is_gender_or_empty(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text('split_stratify = "gender"\n')
+    assert load_config(p).split_stratify == "gender"
+    p.write_text('split_stratify = "age"\n')
+    with pytest.raises(TrainerError, match="split_stratify must be gender"):
+        load_config(p)
+
+
 def test_int_promotes_to_float_and_overrides_win(tmp_path):
     p = tmp_path / "c.toml"
     p.write_text("beta_id = 3\nrounds = 2\n")

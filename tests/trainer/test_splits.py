@@ -118,3 +118,23 @@ def test_check_leaks_catches_a_window_overlapping_the_cut() -> None:
     # without the time-split record the shared trial itself is a leak
     with pytest.raises(LeakError, match="reserved"):
         check_leaks(ws, replace(s, time_split=()))
+
+
+def test_a_gender_stratified_split_holds_out_both_genders_and_the_default_is_unchanged(ws: WindowSet) -> None:
+    from trainer.data.recording import SubjectInfo
+
+    people = sorted(ws.subjects)
+    women = set(people[:6])  # 6 of 30: an unstratified third of the people can miss them
+    info = {int(s): SubjectInfo(gender="F" if s in women else "M") for s in people}
+    wg = replace(ws, subject_info=info)
+    # the default draw is exactly the one every earlier run used (runs rebuild their splits from it)
+    assert make_splits(wg, seed=3).test_subjects == tuple(sorted(np.random.default_rng(3).choice(np.array(people), 10, replace=False).tolist()))
+    plain_f = [sum(s in women for s in make_splits(wg, seed=k).test_subjects) for k in range(20)]
+    assert min(plain_f) == 0 or max(plain_f) >= 4  # unstratified, the held-out share of women varies
+    for k in range(20):
+        s = make_splits(wg, seed=k, stratify="gender")  # check_leaks runs inside
+        test = set(s.test_subjects)
+        assert len(test & women) == 2 and len(test - women) == 8 and not test & set(s.train_subjects)
+    assert make_splits(wg, seed=5, stratify="gender").test_subjects == make_splits(wg, seed=5, stratify="gender").test_subjects
+    with pytest.raises(ValueError, match="stratify"):
+        make_splits(wg, stratify="age")
