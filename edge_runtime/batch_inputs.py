@@ -132,22 +132,22 @@ def block_run_windows(blocks: Iterable[np.ndarray], spec: WindowSpec, what: str)
     """
     length, stride = spec.length, spec.stride
     span = (_BLOCK - 1) * stride + length  # the samples one full chunk needs
-    buf: np.ndarray | None = None  # view samples from ``base`` on (a chunk start) that no chunk has used up
+    buf = np.empty((0, len(spec.channels)), np.float32)  # view samples from ``base`` (a chunk start) on, not yet used up
     base = total = 0
     for block in blocks:
         if len(block) and not np.isfinite(block).all():
             raise SourceError(f"{what}: no rows, or a value that is not a finite number")
         total += len(block)
         view = to_view(block, spec.view)
-        buf = view if buf is None or not len(buf) else np.concatenate([buf, view])
+        buf = np.concatenate([buf, view]) if len(buf) else view
         while len(buf) >= span:
             yield sliding_windows(buf[:span], spec), base + stride * np.arange(_BLOCK, dtype=np.int64), [None] * _BLOCK, [()] * _BLOCK
             buf, base = buf[_BLOCK * stride :], base + _BLOCK * stride
     if not total:
         raise SourceError(f"{what}: no rows, or a value that is not a finite number")
-    n = len(window_starts(len(buf), spec)) if buf is not None else 0
+    n = len(window_starts(len(buf), spec))
     if n:
-        yield sliding_windows(buf, spec), base + stride * np.arange(n, dtype=np.int64), [None] * n, [()] * n  # type: ignore[arg-type]
+        yield sliding_windows(buf, spec), base + stride * np.arange(n, dtype=np.int64), [None] * n, [()] * n
 
 
 def _check_rate(rate: float, spec: WindowSpec, what: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -33,28 +32,21 @@ def _fill(out: np.ndarray, j: int, off: int, values: np.ndarray, scale: float) -
         np.multiply(values, scale, out=dest, casting="same_kind")
 
 
-def _arrow_reader(path: Path, cols: list[int], *, skip: int, delimiter: str) -> Any:
-    """pyarrow's one-thread block reader of ``cols`` as float64; None without pyarrow."""
-    try:
-        import pyarrow as pa
-        import pyarrow.csv as pcsv
-    except ImportError:
-        return None
-    names = [f"f{i}" for i in cols]
-    return pcsv.open_csv(
-        path,
-        read_options=pcsv.ReadOptions(use_threads=False, block_size=_TEXT_BLOCK, skip_rows=skip, autogenerate_column_names=True),
-        parse_options=pcsv.ParseOptions(delimiter=delimiter),
-        convert_options=pcsv.ConvertOptions(include_columns=names, column_types={c: pa.float64() for c in names}),
-    )
-
-
-def _arrow_batches(open_reader: Any, cols: list[int], what: str) -> Iterator[tuple[int, list[np.ndarray]]]:
-    """``(rows, float64 columns)`` per parsed block; pyarrow's errors as one line that quotes no row."""
+def _arrow_batches(path: Path, cols: list[int], *, skip: int, delimiter: str, what: str) -> Iterator[tuple[int, list[np.ndarray]]]:
+    """``(rows, float64 columns)`` per block of pyarrow's one-thread parse (pyarrow must be installed:
+    ``_have_arrow``); its errors as one line that quotes no row."""
     import pyarrow as pa
+    import pyarrow.csv as pcsv
 
-    try:
-        for batch in open_reader():
+    names = [f"f{i}" for i in cols]
+    try:  # opening parses the first block: its errors are translated too
+        reader = pcsv.open_csv(
+            path,
+            read_options=pcsv.ReadOptions(use_threads=False, block_size=_TEXT_BLOCK, skip_rows=skip, autogenerate_column_names=True),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter),
+            convert_options=pcsv.ConvertOptions(include_columns=names, column_types={c: pa.float64() for c in names}),
+        )
+        for batch in reader:
             values = []
             for col in batch.columns:
                 if col.null_count:
@@ -80,7 +72,7 @@ def arrow_columns(path: Path, cols: list[int], scale: list[float], *, skip: int,
         return None
     out, n, size = np.empty((0, len(cols)), np.float32), 0, path.stat().st_size
     # block by block: the float64 table never exists whole (its pages cost as much as parsing)
-    for rows, values in _arrow_batches(lambda: _arrow_reader(path, cols, skip=skip, delimiter=delimiter), cols, what):
+    for rows, values in _arrow_batches(path, cols, skip=skip, delimiter=delimiter, what=what):
         if rows and n + rows > len(out):
             out = _grown(out, n + rows, size, rows)
         for j, v in enumerate(values):
@@ -92,7 +84,7 @@ def arrow_columns(path: Path, cols: list[int], scale: list[float], *, skip: int,
 def arrow_blocks(path: Path, cols: list[int], scale: list[float], *, skip: int, delimiter: str, what: str) -> Iterator[np.ndarray]:
     """``arrow_columns``' samples one parsed block at a time (``(rows, len(cols))`` float32 each), for a
     reader that needs no whole file: no file-sized array, so no fresh pages per file."""
-    for rows, values in _arrow_batches(lambda: _arrow_reader(path, cols, skip=skip, delimiter=delimiter), cols, what):
+    for rows, values in _arrow_batches(path, cols, skip=skip, delimiter=delimiter, what=what):
         out = np.empty((rows, len(cols)), np.float32)
         for j, v in enumerate(values):
             _fill(out, j, 0, v, scale[j])
@@ -130,6 +122,11 @@ def numpy_columns(path: Path, cols: list[int], scale: list[float], *, skip: int,
     return out
 
 
+def _numpy_fallback(path: Path, cols: list[int], scale: list[float], *, skip: int, delimiter: str, what: str) -> np.ndarray:
+    """``numpy_columns`` with pyarrow's delimiter: a space means any run of whitespace to numpy."""
+    return numpy_columns(path, cols, scale, skip=skip, delimiter=None if delimiter == " " else delimiter, what=what)
+
+
 def columns(path: Path, cols: list[int], scale: list[float], *, skip: int, delimiter: str, what: str) -> np.ndarray:
     """``(N, len(cols))`` float32: column ``cols[j]`` of a numeric text table times ``scale[j]`` (in float64).
 
@@ -138,7 +135,7 @@ def columns(path: Path, cols: list[int], scale: list[float], *, skip: int, delim
     """
     out = arrow_columns(path, cols, scale, skip=skip, delimiter=delimiter, what=what)
     if out is None:
-        out = numpy_columns(path, cols, scale, skip=skip, delimiter=None if delimiter == " " else delimiter, what=what)
+        out = _numpy_fallback(path, cols, scale, skip=skip, delimiter=delimiter, what=what)
     if not len(out) or not np.isfinite(out).all():
         raise SourceError(f"{what}: no rows, or a value that is not a finite number")
     return out
@@ -154,4 +151,4 @@ def column_blocks(path: Path, cols: list[int], scale: list[float], *, skip: int,
     if _have_arrow():
         yield from arrow_blocks(path, cols, scale, skip=skip, delimiter=delimiter, what=what)
     else:
-        yield numpy_columns(path, cols, scale, skip=skip, delimiter=None if delimiter == " " else delimiter, what=what)
+        yield _numpy_fallback(path, cols, scale, skip=skip, delimiter=delimiter, what=what)
