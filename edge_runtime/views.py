@@ -265,16 +265,17 @@ class Views:
             self.calls[name] = self.calls.get(name, 0) + len(idx)
             if metrics is not None:
                 metrics.interpreter.add(model.last_invoke_s / len(idx))
+        heads = [(c[:8], c[8]) for c in commons]  # each window's shared fields and flags, cut once
         by_view: dict[View, list[AnonymizedWindow | None]] = {}
         for (view, _), (_s, label_only, _d, _o, _w, _m, spec, avg, hz, suffix) in zip(self.groups, self._plan, strict=True):
             recs: list[AnonymizedWindow | None] = []
             for i, name in enumerate(member[view]):
                 if label_only:
-                    recs.append(self._label(commons[i][:8], commons[i][8], *estimates[i]))
+                    recs.append(self._label(*heads[i], *estimates[i]))
                 elif name is None:
                     self.deleted[spec] += 1
                     recs.append(None)
                 else:
-                    recs.append(self._made(commons[i][:8], commons[i][8], name, outputs[name][i], avg, hz, suffix))
+                    recs.append(self._made(*heads[i], name, outputs[name][i], avg, hz, suffix))
             by_view[view] = recs
         return {spec: by_view[v] for spec, v in self.view_of.items()}
