@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from firmware_bridge.generated import GeneratedError, Generator, draw, load_generator
+
 from .data import attribution
 from .errors import TrainerError
 from .evaluators import bout_validation
@@ -29,8 +31,6 @@ def sampled_inputs(model: Any, xin: np.ndarray, cond: np.ndarray, share: float, 
                    chunk: int = 2048) -> np.ndarray:  # fmt: skip
     """``xin`` with ``share`` of its steps (never the first) replaced by the model's own draw of that
     step, from one teacher-forced pass: what free running feeds it, so training sees its own errors."""
-    from firmware_bridge.generated import draw
-
     out = xin.copy()
     for i in range(0, len(xin), chunk):
         params = model.predict([xin[i : i + chunk], cond[i : i + chunk]], batch_size=512, verbose=0)
@@ -42,29 +42,29 @@ def sampled_inputs(model: Any, xin: np.ndarray, cond: np.ndarray, share: float, 
     return out
 
 
-def _initial(path: str, acts: tuple[str, ...], dsets: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The arrays of ``path`` (``init``), refused unless its conditions are this run's."""
+def _initial(path: str, acts: tuple[str, ...], dsets: tuple[str, ...]) -> Generator:
+    """The exported model at ``path`` (``init``; read by the sampler's own loader), refused unless its
+    conditions are this run's."""
     try:
-        with np.load(path) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise TrainerError(f"init {path}: cannot read it as a generator file ({type(exc).__name__})") from None
-    meta = json.loads(bytes(arrays["meta"]).decode()) if "meta" in arrays else {}
-    if (tuple(meta.get("activities", ())), tuple(meta.get("datasets", ()))) != (acts, dsets):
-        raise TrainerError(f"init {path}: its conditions ({meta.get('activities')}, {meta.get('datasets')}) are not "
+        gen = load_generator(path)
+    except GeneratedError as exc:
+        raise TrainerError(f"init: {exc}") from None
+    if (gen.activities, gen.datasets) != (acts, dsets):
+        raise TrainerError(f"init {path}: its conditions ({list(gen.activities)}, {list(gen.datasets)}) are not "
                            f"this run's ({list(acts)}, {list(dsets)})")  # fmt: skip
-    return arrays
+    return gen
 
 
-def _load_weights(model: Any, arrays: dict[str, np.ndarray]) -> None:
+def _load_weights(model: Any, gen: Generator) -> None:
     """``export_arrays``' inverse: the LSTM and head weights into ``model`` (shapes checked by Keras)."""
+    lstms = [layer for layer in model.layers if layer.name.startswith("lstm")]
+    if len(lstms) != len(gen.layers):
+        raise TrainerError(f"init: {len(gen.layers)} LSTM layers, this model has {len(lstms)}")
     try:
-        for layer in model.layers:
-            if layer.name.startswith("lstm"):
-                n = layer.name[4:]
-                layer.set_weights([arrays[f"lstm{n}_kernel"], arrays[f"lstm{n}_recurrent"], arrays[f"lstm{n}_bias"]])
-        model.get_layer("mdn").set_weights([arrays["head_kernel"], arrays["head_bias"]])
-    except (KeyError, ValueError) as exc:
+        for layer, weights in zip(lstms, gen.layers, strict=True):
+            layer.set_weights(list(weights))
+        model.get_layer("mdn").set_weights(list(gen.head))
+    except ValueError as exc:
         raise TrainerError(f"init: its weights do not fit this model's layers ({exc})") from None
 
 
@@ -83,7 +83,7 @@ def train_generator(gd: GenData, cfg: GenConfig, out: str | Path, log: Callable[
     mean, std = flat.mean(axis=0), np.maximum(flat.std(axis=0), 1e-3)
     start = _initial(cfg.init, acts, dsets) if cfg.init else None
     if start is not None:
-        mean, std = start["mean"], start["std"]
+        mean, std = start.mean, start.std
     z = ((ws.x[idx] - mean) / std).astype(np.float32)
     cond = np.repeat(conditions(ws, idx, acts, dsets)[:, None], cfg.seq_len, axis=1)  # (N, T, n_cond)
     val = bout_validation(ws.activity[idx], ws.bout[idx], cfg.val_fraction, cfg.seed)
