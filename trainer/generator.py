@@ -26,6 +26,7 @@ from .data import WindowSet, load_windows
 from .data.catalog import load_dataset, resolve_roots
 from .data.windows import make_windows
 from .errors import TrainerError
+from .splits import held_out
 
 __all__ = ["GenConfig", "GenData", "load_data", "split_people", "build_model", "mdn_loss", "export_arrays",
            "save_npz", "conditions", "vocab", "teacher_inputs", "with_overrides", "D"]  # fmt: skip
@@ -96,13 +97,9 @@ class GenData:
 
 def split_people(ws: WindowSet, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Hold out a seeded ``fraction`` of each dataset's people (at least one where a dataset has two)."""
-    rng = np.random.default_rng(seed)
     dsets = ws.dataset_of()
-    test: list[int] = []
-    for name in dict.fromkeys(dsets.tolist()):
-        people = np.unique(ws.subject[dsets == name])
-        k = min(len(people) - 1, max(1, round(len(people) * fraction))) if len(people) > 1 else 0
-        test += [int(s) for s in rng.choice(people, size=k, replace=False)]
+    groups = (np.unique(ws.subject[dsets == name]) for name in dict.fromkeys(dsets.tolist()))
+    test = held_out(groups, fraction, np.random.default_rng(seed))
     is_test = np.isin(ws.subject, test)
     return np.flatnonzero(~is_test), np.flatnonzero(is_test)
 

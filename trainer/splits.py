@@ -19,6 +19,7 @@ includes no shared *sample* between a training window and an identity-test windo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +27,7 @@ import numpy as np
 from .data import WindowSet
 from .errors import LeakError
 
-__all__ = ["Splits", "make_splits", "check_leaks"]
+__all__ = ["Splits", "make_splits", "check_leaks", "held_out"]
 
 
 @dataclass(frozen=True)
@@ -78,19 +79,25 @@ def _trial_masks(ws: WindowSet) -> tuple[np.ndarray, np.ndarray, list[tuple[int,
     return a_mask, b_mask, halved
 
 
-def _stratified(ws: WindowSet, subjects: np.ndarray, test_fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """Test people drawn per (dataset, gender) group, each group's share ``test_fraction`` (at least
-    one of a group of two or more), so a held-out set of a few people is not all one gender."""
-    first = {int(s): i for i, s in reversed(list(enumerate(ws.subject.tolist())))}
-    dsets, genders = ws.dataset_of(), ws.gender()
-    groups: dict[tuple[str, str], list[int]] = {}
-    for s in subjects.tolist():
-        groups.setdefault((str(dsets[first[s]]), str(genders[first[s]])), []).append(int(s))
+def held_out(groups: Iterable[np.ndarray], fraction: float, rng: np.random.Generator) -> list[int]:
+    """``fraction`` of each group's people drawn with ``rng``, in group order: at least one of a group
+    of two or more, never a whole group (the generator's split and the stratified one below)."""
     test: list[int] = []
-    for key in sorted(groups):
-        people = np.array(groups[key])
-        k = min(len(people) - 1, max(1, round(len(people) * test_fraction))) if len(people) > 1 else 0
-        test += rng.choice(people, size=k, replace=False).tolist()
+    for people in groups:
+        k = min(len(people) - 1, max(1, round(len(people) * fraction))) if len(people) > 1 else 0
+        test += [int(s) for s in rng.choice(people, size=k, replace=False)]
+    return test
+
+
+def _stratified(ws: WindowSet, subjects: np.ndarray, test_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Test people drawn per (dataset, gender) group, each group's share ``test_fraction``
+    (``held_out``), so a held-out set of a few people is not all one gender."""
+    uniq, first = np.unique(ws.subject, return_index=True)  # one window of each person
+    dsets, genders = ws.dataset_of()[first], ws.gender()[first]
+    groups: dict[tuple[str, str], list[int]] = {}
+    for s, d, g in zip(uniq.tolist(), dsets.tolist(), genders.tolist(), strict=True):
+        groups.setdefault((str(d), str(g)), []).append(int(s))
+    test = held_out((np.array(groups[key]) for key in sorted(groups)), test_fraction, rng)
     return np.sort(np.array(test or [int(rng.choice(subjects))]))
 
 
